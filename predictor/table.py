@@ -1,0 +1,105 @@
+"""Columnar tables keyed by ``arch_str``: whole-space listings and the lookup table.
+
+A table is a dict of equal-length numpy columns plus a metadata dict. CSV is the
+interchange format; metadata (space, macro network, units, model provenance)
+travels in a sidecar ``<file>.meta.json`` so the CSV stays plain for any tool.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .costs import MacroConfig, nb201_costs
+from .errors import NasgcnError
+from .io import atomic_path, write_json_atomic
+from .spaces import get_space
+
+Frame = dict[str, np.ndarray]
+
+
+def space_frame(space_name: str = "nb201", cfg: MacroConfig | None = None, unique: bool = False) -> Frame:
+    """Every architecture (or one per isomorphism class) with structure and exact costs."""
+    space = get_space(space_name)
+    ids = space.unique_ids() if unique else space.all_ids()
+    costs = nb201_costs(ids, cfg)
+    return {
+        "arch_str": np.asarray(space.decode(ids), dtype=object),
+        "index": space.index_of(ids),
+        "iso_class": space.iso_class(ids),
+        "dead": space.is_dead(ids),
+        "params_m": costs["params_m"],
+        "flops_m": costs["flops_m"],
+    }
+
+
+def meta_path(path: str | os.PathLike) -> Path:
+    return Path(str(path) + ".meta.json")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (float, np.floating)):
+        return "" if math.isnan(v) else repr(float(v))
+    return str(v)
+
+
+def write_csv(path: str | os.PathLike, frame: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None) -> None:
+    """Write ``frame`` as CSV (and ``meta`` beside it), each atomically."""
+    cols = list(frame)
+    n = len(frame[cols[0]]) if cols else 0
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(cols)
+            columns = [np.asarray(frame[c]).tolist() for c in cols]
+            for i in range(n):
+                w.writerow([_fmt(col[i]) for col in columns])
+    if meta is not None:
+        write_json_atomic(meta_path(path), dict(meta))
+
+
+def _convert(values: list[str]) -> np.ndarray:
+    lowered = {v.lower() for v in values if v != ""}
+    if lowered and lowered <= {"true", "false"}:
+        return np.asarray([v.lower() == "true" for v in values], dtype=bool)
+    try:
+        ints = [int(v) for v in values]
+        return np.asarray(ints, dtype=np.int64)
+    except ValueError:
+        pass
+    try:
+        return np.asarray([float(v) if v != "" else np.nan for v in values], dtype=np.float64)
+    except ValueError:
+        return np.asarray(values, dtype=object)
+
+
+def read_csv(path: str | os.PathLike) -> tuple[Frame, dict[str, Any]]:
+    """Read a CSV written by :func:`write_csv` (or any plain CSV) into numpy columns."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file")
+    with open(p, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise NasgcnError(f"{p}: the file is empty; expected a CSV header line") from None
+        rows = list(reader)
+    for lineno, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise NasgcnError(f"{p}:{lineno}: expected {len(header)} fields, found {len(row)} (truncated or malformed line)")
+    columns = list(zip(*rows)) if rows else [() for _ in header]
+    frame = {name: _convert(list(col)) for name, col in zip(header, columns)}
+    meta: dict[str, Any] = {}
+    mp = meta_path(p)
+    if mp.exists():
+        meta = json.loads(mp.read_text(encoding="utf-8"))
+    return frame, meta

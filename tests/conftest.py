@@ -1,0 +1,31 @@
+"""Shared fixtures. Reference data lives outside the repo (see datasets/README.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def reference_dir() -> Path:
+    """``$NASGCN_REFERENCE_DATA`` or ``../shared/data`` beside the checkout."""
+    env = os.environ.get("NASGCN_REFERENCE_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def reference_data() -> Path:
+    path = reference_dir()
+    if not (path / "nb201_cifar10_ground_truth.csv").exists():
+        pytest.skip(f"NAS-Bench-201 reference data not found at {path} (set NASGCN_REFERENCE_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ground_truth(reference_data: Path):
+    import pandas as pd
+
+    return pd.read_csv(reference_data / "nb201_cifar10_ground_truth.csv")
