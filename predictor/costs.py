@@ -42,9 +42,7 @@ class MacroConfig:
             if int(getattr(self, name)) < 1:
                 raise NasgcnError(f"macro network option {name} must be a positive integer")
         if self.input_size % 4:
-            raise NasgcnError(
-                f"input size {self.input_size} must be divisible by 4 (two stride-2 reductions)"
-            )
+            raise NasgcnError(f"input size {self.input_size} must be divisible by 4 (two stride-2 reductions)")
 
     def stage_channels(self) -> tuple[int, int, int]:
         c = self.channels
@@ -93,7 +91,7 @@ def nb201_costs(op_ids: np.ndarray, cfg: MacroConfig | None = None) -> dict[str,
     bn_sum = has_bn.sum(axis=1)
     params = np.zeros(ids.shape[0], dtype=np.int64)
     macs = np.zeros(ids.shape[0], dtype=np.int64)
-    for c, hw in zip(cfg.stage_channels(), cfg.stage_sizes()):
+    for c, hw in zip(cfg.stage_channels(), cfg.stage_sizes(), strict=True):
         params += cfg.cells * (k_sum * c * c + bn_sum * 2 * c)
         macs += cfg.cells * k_sum * c * c * hw * hw
     fixed_p, fixed_m = _fixed_costs(cfg)

@@ -12,7 +12,8 @@ feature-map nodes with the op on each edge.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,7 +43,7 @@ def to_networkx(arch: str | Iterable[int], view: str = "ops") -> "nx.DiGraph":
     if view == "cell":
         for node in range(4):
             g.add_node(node, role="input" if node == 0 else "output" if node == 3 else "hidden")
-        for (src, dst), op in zip(EDGES, ids):
+        for (src, dst), op in zip(EDGES, ids, strict=True):
             g.add_edge(src, dst, op=OPS[op])
         return g
     if view != "ops":
@@ -51,7 +52,7 @@ def to_networkx(arch: str | Iterable[int], view: str = "ops") -> "nx.DiGraph":
     for node, t in enumerate(types):
         g.add_node(node, op=NODE_TYPES[t], slot=node - 1 if 0 < node < 7 else None)
     src, dst = np.nonzero(OPS_VIEW_ADJACENCY)
-    g.add_edges_from(zip(src.tolist(), dst.tolist()))
+    g.add_edges_from(zip(src.tolist(), dst.tolist(), strict=True))
     return g
 
 

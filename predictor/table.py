@@ -11,8 +11,9 @@ import csv
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -95,9 +96,11 @@ def read_csv(path: str | os.PathLike) -> tuple[Frame, dict[str, Any]]:
         rows = list(reader)
     for lineno, row in enumerate(rows, start=2):
         if len(row) != len(header):
-            raise NasgcnError(f"{p}:{lineno}: expected {len(header)} fields, found {len(row)} (truncated or malformed line)")
-    columns = list(zip(*rows)) if rows else [() for _ in header]
-    frame = {name: _convert(list(col)) for name, col in zip(header, columns)}
+            raise NasgcnError(
+                f"{p}:{lineno}: expected {len(header)} fields, found {len(row)} (truncated or malformed line)"
+            )
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+    frame = {name: _convert(list(col)) for name, col in zip(header, columns, strict=True)}
     meta: dict[str, Any] = {}
     mp = meta_path(p)
     if mp.exists():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # Modules that register commands, in the order they appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (

@@ -7,7 +7,7 @@ a row of integer op ids. Spaces never hand out mutable objects.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 

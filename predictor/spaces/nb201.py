@@ -18,8 +18,8 @@ Conventions (shared by every module of the package):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 
@@ -83,6 +83,7 @@ def _iso_keys(op_ids: np.ndarray) -> np.ndarray:
     Keys of nodes 1 and 2 depend on 1 and 3 edges only, so they are built once per
     distinct prefix (5 and 125 strings); only node 3 is built per row.
     """
+
     def term(op: int, src: str) -> str:
         if op == 0 or src == "#":
             return "#"
@@ -100,7 +101,9 @@ def _iso_keys(op_ids: np.ndarray) -> np.ndarray:
     i2 = ids[:, 0] * 25 + ids[:, 1] * 5 + ids[:, 2]
     keys = [
         node([term(d, "0"), term(e, n1[a]), term(f, n2[b])])
-        for a, b, d, e, f in zip(i1.tolist(), i2.tolist(), ids[:, 3].tolist(), ids[:, 4].tolist(), ids[:, 5].tolist())
+        for a, b, d, e, f in zip(
+            i1.tolist(), i2.tolist(), ids[:, 3].tolist(), ids[:, 4].tolist(), ids[:, 5].tolist(), strict=True
+        )
     ]
     return np.asarray(keys, dtype=object)
 
@@ -147,9 +150,7 @@ class NB201Space(SearchSpace):
                         f"must be written 'op~{j}'"
                     )
                 if op not in _OP_INDEX:
-                    raise ArchitectureError(
-                        f"unknown op {op!r} in {arch_str!r}; NB201 ops are: {', '.join(OPS)}"
-                    )
+                    raise ArchitectureError(f"unknown op {op!r} in {arch_str!r}; NB201 ops are: {', '.join(OPS)}")
                 ids.append(_OP_INDEX[op])
         return tuple(ids)
 
@@ -158,19 +159,13 @@ class NB201Space(SearchSpace):
         if len(ids) != self.num_slots or min(ids) < 0 or max(ids) >= len(OPS):
             raise ArchitectureError(f"an NB201 encoding is 6 op ids in 0..4, got {list(op_ids)!r}")
         names = [OPS[i] for i in ids]
-        return (
-            f"|{names[0]}~0|+|{names[1]}~0|{names[2]}~1|+"
-            f"|{names[3]}~0|{names[4]}~1|{names[5]}~2|"
-        )
+        return f"|{names[0]}~0|+|{names[1]}~0|{names[2]}~1|+|{names[3]}~0|{names[4]}~1|{names[5]}~2|"
 
     def decode(self, op_ids: np.ndarray) -> list[str]:
         # Vectorized over the op names: ~15x faster than formatting row by row.
         ids = self.validate_ids(np.atleast_2d(op_ids))
         names = np.asarray(OPS, dtype=object)[ids]
-        return [
-            f"|{a}~0|+|{b}~0|{c}~1|+|{d}~0|{e}~1|{f}~2|"
-            for a, b, c, d, e, f in names.tolist()
-        ]
+        return [f"|{a}~0|+|{b}~0|{c}~1|+|{d}~0|{e}~1|{f}~2|" for a, b, c, d, e, f in names.tolist()]
 
     # ----- structure -------------------------------------------------------------
     def node_hashes(self, op_ids: np.ndarray) -> np.ndarray:
