@@ -1,0 +1,222 @@
+"""``nasgcn run``, ``nasgcn demo`` and ``nasgcn shift``: the end-to-end pipeline and Supernet Shifting.
+
+Only argparse at import time; the pipeline, torch and the supernet load inside handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+STAGE_NAMES = ("supernet", "label", "fit", "table", "query", "shift", "retrain", "report")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run the whole pipeline from a TOML config (cached, resumable stages)",
+        description=(
+            "Train supernet -> label -> fit -> table -> query -> shift -> retrain -> report. Each stage's "
+            "output lands in OUT/stages/<stage>-<hash>/ (hash of its config and upstream stages); a rerun "
+            "skips finished stages and resumes a killed one."
+        ),
+    )
+    run.add_argument("config", help="TOML config file (see supernet/configs/*.toml)")
+    _common(run)
+    run.set_defaults(func=_run)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the built-in offline demo (digits) end to end in a few minutes on a CPU",
+        description="Run the pipeline on the built-in digits config and print where the report is.",
+    )
+    _common(demo, default_out="demo_out")
+    demo.add_argument("--show-config", action="store_true", help="print the built-in config and exit")
+    demo.set_defaults(func=_demo)
+
+    sh = sub.add_parser(
+        "shift",
+        help="Supernet Shifting from a trained supernet, seeded from a lookup table",
+        description=(
+            "Evolutionary search that trains every visited architecture on the supernet for a few SGD steps "
+            "before scoring it. Constraints: --max COL=V on flops_m/params_m (exact) or any table column."
+        ),
+    )
+    sh.add_argument("run_dir", help="supernet run directory (or checkpoint.pt) from 'nasgcn supernet train'")
+    sh.add_argument("--table", help="lookup table CSV (seeds the population with its best rows; latency columns)")
+    sh.add_argument("--max", action="append", default=[], metavar="COL=V", help="upper bound (repeatable)")
+    sh.add_argument("--min", action="append", default=[], metavar="COL=V", help="lower bound (repeatable)")
+    sh.add_argument("--hardware", action="append", default=[], help="hardware table CSV joined for constraints")
+    sh.add_argument("--out", required=True, help="output directory (checkpoint, trajectory.jsonl, result)")
+    sh.add_argument(
+        "--new-dataset", help="transfer: reset the classifier and shift on this dataset (digits, npz:DIR...)"
+    )
+    sh.add_argument("--data-root", help="data folder for the dataset (cifar / npz)")
+    sh.add_argument("--preset", choices=("cpu", "paper"), default="cpu", help="cpu (small, default) or paper sizes")
+    sh.add_argument("--seeds", type=int, default=10, help="initial population members taken from the table (10)")
+    for name, typ in (
+        ("population", int),
+        ("keep", int),
+        ("mutations", int),
+        ("crossovers", int),
+        ("generations", int),
+        ("steps-per-candidate", int),
+        ("mutation-prob", float),
+        ("lr", float),
+        ("batch-size", int),
+        ("eval-batches", int),
+    ):
+        sh.add_argument(f"--{name}", type=typ, help="override the preset")
+    sh.add_argument("--device", default="cpu")
+    sh.add_argument("--seed", type=int, default=0)
+    sh.add_argument("--no-progress", action="store_true")
+    sh.set_defaults(func=_shift)
+
+
+def _common(p: argparse.ArgumentParser, default_out: str | None = None) -> None:
+    p.add_argument(
+        "--out", default=default_out, help=f"output directory (default: {default_out or 'runs/<config name>'})"
+    )
+    stages = ", ".join(STAGE_NAMES)
+    p.add_argument(
+        "--only", choices=STAGE_NAMES, metavar="STAGE", help=f"run this stage alone, upstream must be done ({stages})"
+    )
+    p.add_argument(
+        "--from", dest="from_stage", choices=STAGE_NAMES, metavar="STAGE", help="redo STAGE and all after it"
+    )
+    p.add_argument(
+        "--force", action="append", default=[], choices=STAGE_NAMES, metavar="STAGE", help="redo STAGE (repeatable)"
+    )
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (overrides [run] device)")
+    p.add_argument("--seed", type=int, help="overrides [run] seed (changes every stage's hash)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _execute(cfg, args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from .pipeline import Pipeline
+
+    if args.seed is not None:
+        cfg.sections["run"]["seed"] = int(args.seed)
+    out = args.out or str(Path("runs") / Path(cfg.path).stem)
+    t0 = time.perf_counter()
+    pipe = Pipeline(cfg, out, device=args.device, progress=False if args.no_progress else None)
+    records = pipe.run(only=args.only, from_stage=args.from_stage, force=tuple(args.force))
+    print(f"finished in {time.perf_counter() - t0:.1f}s; outputs under {pipe.out}")
+    if "report" in records:
+        rep = pipe.out / "report"
+        print(f"report: {rep / 'report.md'}" + (f" ({rep / 'report.html'})" if (rep / "report.html").exists() else ""))
+    shift = records.get("shift", {}).get("outputs", {})
+    if shift.get("best_arch"):
+        print(f"shifting pick: {shift['best_arch']} ({shift['best_score']:.2f} % supernet, target {shift['target']})")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .pipeline import load_config
+
+    return _execute(load_config(args.config), args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .pipeline import builtin_config
+
+    if args.show_config:
+        from importlib import resources
+
+        print((resources.files("supernet") / "configs" / "demo.toml").read_text(encoding="utf-8"))
+        return 0
+    return _execute(builtin_config("demo"), args)
+
+
+def _bounds(items: list[str], flag: str) -> dict[str, float]:
+    from predictor.errors import NasgcnError
+
+    out = {}
+    for item in items:
+        col, sep, val = item.partition("=")
+        try:
+            if not sep or not col:
+                raise ValueError
+            out[col.strip()] = float(val)
+        except ValueError:
+            raise NasgcnError(f"{flag} {item!r}: expected COLUMN=NUMBER, e.g. {flag} flops_m=60") from None
+    return out
+
+
+def _shift(args: argparse.Namespace) -> int:
+    from predictor.costs import MacroConfig
+    from predictor.hardware import HardwareTable
+    from predictor.io import write_json_atomic
+    from predictor.lookup import LookupTable
+
+    from .data import Normalizer, load_data
+    from .shifting import ShiftingConfig, SupernetShifting, make_constraint, seed_from_table
+    from .train import load_supernet
+
+    model, ckpt = load_supernet(args.run_dir, args.device)
+    c = ckpt["config"]
+    new_classes = None
+    if args.new_dataset:
+        data = load_data(args.new_dataset, args.data_root, False, c["val_fraction"], args.seed)
+        new_classes = data.num_classes
+    else:
+        data = load_data(
+            c["dataset"],
+            c["data_root"],
+            c["download"],
+            c["val_fraction"],
+            c["seed"],
+            c["limit_train"],
+            c["input_size"],
+            c["augment"],
+        )
+    table = LookupTable.read_csv(args.table) if args.table else None
+    for path in args.hardware:
+        hw = HardwareTable.read(path)
+        table = hw.join(table) if table is not None else hw
+    macro = MacroConfig(**table.meta["macro"]) if table is not None and "macro" in getattr(table, "meta", {}) else None
+    constraint = make_constraint(
+        _bounds(args.max, "--max"), table=table, macro=macro, min_values=_bounds(args.min, "--min")
+    )
+    overrides = {
+        k.replace("-", "_"): getattr(args, k.replace("-", "_"))
+        for k in (
+            "population",
+            "keep",
+            "mutations",
+            "crossovers",
+            "generations",
+            "steps-per-candidate",
+            "mutation-prob",
+            "lr",
+            "batch-size",
+            "eval-batches",
+        )
+        if getattr(args, k.replace("-", "_")) is not None
+    }
+    cfg = ShiftingConfig.cpu(**overrides) if args.preset == "cpu" else ShiftingConfig(**overrides)
+    seeds = None
+    if table is not None and "pred" in table:
+        seeds = seed_from_table(table, args.seeds, constraint)
+    sh = SupernetShifting(
+        model,
+        data.train,
+        data.val,
+        cfg,
+        constraint=constraint,
+        new_num_classes=new_classes,
+        run_dir=args.out,
+        device=args.device,
+        random_state=args.seed,
+        progress=not args.no_progress,
+        transform=Normalizer(data.mean, data.std),
+    )
+    result = sh.run(seeds)
+    write_json_atomic(
+        f"{args.out}/shifting_result.json", {k: v for k, v in result.to_dict().items() if k != "trajectory"}
+    )
+    print(f"best: {result.best_arch} ({result.best_score:.2f} % on validation after shifting)")
+    print(f"trajectory: {args.out}/trajectory.jsonl")
+    return 0

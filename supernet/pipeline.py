@@ -1,0 +1,842 @@
+"""``nasgcn run CONFIG.toml``: the whole method as cached, resumable stages.
+
+supernet (train) -> label (evaluate sampled archs) -> fit (GCN predictor) -> table
+(all 15,625 archs) -> query (top candidates per hardware target) -> shift (Supernet
+Shifting seeded from the query) -> retrain (stand-alone training of the final picks)
+-> report.
+
+Why stages with hashed inputs: each stage's output directory is
+``OUT/stages/<name>-<hash12>/`` where the hash covers the stage's config sections,
+the run seed and the hashes of the stages it reads from. Changing one section
+reruns that stage and everything downstream; everything else is a cache hit. A
+``done.json`` marker is written *last*, so a killed stage has no marker and is run
+again in the same directory, where the trainers find their checkpoints and resume.
+Stages are deterministic given their inputs, so a forced rerun leaves downstream
+caches valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from predictor.errors import NasgcnError
+from predictor.io import dumps, write_json_atomic
+
+STAGES: tuple[str, ...] = ("supernet", "label", "fit", "table", "query", "shift", "retrain", "report")
+# Upstream stages whose outputs each stage reads.
+DEPENDS: dict[str, tuple[str, ...]] = {
+    "supernet": (),
+    "label": ("supernet",),
+    "fit": ("label",),
+    "table": ("fit",),
+    "query": ("table",),
+    "shift": ("supernet", "query"),
+    "retrain": ("query", "shift"),
+    "report": ("supernet", "label", "fit", "table", "query", "shift", "retrain"),
+}
+# Config sections whose values go into each stage's hash (besides its own section).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "supernet": ("data", "supernet"),
+    "label": ("data", "label"),
+    "fit": ("fit",),
+    "table": ("table",),
+    "query": ("query",),
+    "shift": ("data", "shift"),
+    "retrain": ("data", "retrain"),
+    "report": ("report",),
+}
+STAGE_VERSION = 1  # bump when a stage's outputs change meaning
+
+# ----------------------------------------------------------------------------------
+# configuration: sections, defaults and types (unknown keys are errors)
+# ----------------------------------------------------------------------------------
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "run": {"name": "run", "seed": 0, "device": "cpu", "progress": True, "threads": 0},  # threads 0 = torch default
+    "data": {
+        "dataset": "digits",  # digits | cifar10 | cifar100 | npz (folder of *train*.npz / *test*.npz)
+        "root": "",  # data folder (npz: required); relative paths are relative to the config file
+        "download": False,  # cifar: let torchvision download
+        "val_fraction": 0.2,  # held out of the training images: labels, shifting scores
+        "limit_train": 0,  # 0 = all training images
+        "input_size": 0,  # 0 = native; smaller = CPU-scale proxy
+        "augment": "auto",  # auto | on | off
+    },
+    "supernet": {
+        "channels": 8,
+        "cells": 1,
+        "epochs": 3,
+        "batch_size": 64,
+        "lr": 0.05,
+        "min_lr": 0.001,
+        "momentum": 0.9,
+        "nesterov": True,
+        "weight_decay": 5e-4,
+        "grad_clip": 5.0,
+        "sampler": "uniform",
+        "max_drop": 0.5,
+        "limit_train_batches": 0,
+    },
+    "label": {"num_archs": 100, "unique": True, "eval_images": 512, "batch_size": 256},
+    "fit": {
+        "hidden": 32,
+        "num_layers": 3,
+        "ensemble": 3,
+        "epochs": 150,
+        "batch_size": 64,
+        "lr": 3e-3,
+        "loss": "mix",
+        "holdout": 0.2,  # fraction of labels held out to measure Kendall tau (then refit on all)
+        "refit": True,
+        "extra_logs": [],  # accurate labels (eval logs with arch_str + extra_target) mixed in
+        "extra_target": "test_acc",
+        "extra_weight": 5.0,
+    },
+    "table": {"channels": 16, "cells": 5, "input_size": 32, "num_classes": 10},
+    "query": {
+        "top_k": 20,
+        "unique": True,
+        "hardware": [],  # hardware table files (CSV) joined into the lookup table
+        "targets": [],  # [{name = "...", max = {column = value}, min = {...}}]
+    },
+    "shift": {
+        "enabled": True,
+        "target": "",  # name of the query target whose constraints apply ("" = first)
+        "seeds": 10,  # initial population members taken from the query's candidates
+        "evaluate_top": 20,  # candidates scored before and after shifting (the report's tau)
+        "new_dataset": "",  # transfer: reset the classifier and shift on this dataset
+        "new_root": "",
+        "population": 10,
+        "keep": 4,
+        "mutations": 5,
+        "mutation_prob": 0.1,
+        "crossovers": 5,
+        "generations": 4,
+        "steps_per_candidate": 4,
+        "lr": 1e-3,
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "batch_size": 64,
+        "eval_batches": 2,
+        "eval_batch_size": 256,
+        "warmup_steps": 0,
+        "max_tries": 100,
+        "final_top": 5,
+    },
+    "retrain": {
+        "enabled": True,
+        "top": 2,  # how many final picks to train from scratch
+        "epochs": 5,
+        "batch_size": 64,
+        "lr": 0.05,
+        "weight_decay": 5e-4,
+        "channels": 0,  # 0 = the supernet's
+        "cells": 0,
+        "limit_train_batches": 0,
+        "split": "auto",  # auto (test split if the dataset has one, else val) | val | test
+    },
+    "report": {"html": False},
+}
+TARGET_KEYS = {"name", "max", "min"}
+
+
+@dataclass
+class Config:
+    """A validated pipeline configuration: ``sections[name][key]`` with defaults filled."""
+
+    sections: dict[str, dict[str, Any]]
+    path: str = "<defaults>"
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        return self.sections[name]
+
+    def resolve(self, p: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        q = Path(os.path.expanduser(p))
+        return q if q.is_absolute() else (self.base_dir / q)
+
+
+def _check_type(value: Any, default: Any, where: str) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise NasgcnError(f"{where} must be true or false, got {value!r}")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise NasgcnError(f"{where} must be an integer, got {value!r}")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise NasgcnError(f"{where} must be a number, got {value!r}")
+        value = float(value)
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise NasgcnError(f"{where} must be a string, got {value!r}")
+    elif isinstance(default, list):
+        if not isinstance(value, list):
+            raise NasgcnError(f"{where} must be a list, got {value!r}")
+    return value
+
+
+def _check_targets(targets: list[Any], where: str) -> list[dict[str, Any]]:
+    out, names = [], set()
+    for i, t in enumerate(targets):
+        w = f"{where}.targets[{i}]"
+        if not isinstance(t, dict):
+            raise NasgcnError(f'{w} must be a table like {{name = "small", max = {{flops_m = 20}}}}')
+        unknown = sorted(set(t) - TARGET_KEYS)
+        if unknown:
+            raise NasgcnError(f"{w}: unknown key(s) {', '.join(unknown)}; known: name, max, min")
+        name = t.get("name", f"target{i}")
+        if not isinstance(name, str) or not name or name in names:
+            raise NasgcnError(f"{w}: name must be a unique non-empty string, got {name!r}")
+        names.add(name)
+        bounds = {}
+        for kind in ("max", "min"):
+            b = t.get(kind, {})
+            if not isinstance(b, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in b.values()
+            ):
+                raise NasgcnError(f"{w}.{kind} must map column names to numbers, got {b!r}")
+            bounds[kind] = {str(k): float(v) for k, v in b.items()}
+        out.append({"name": name, **bounds})
+    return out
+
+
+def parse_config(data: Mapping[str, Any], path: str = "<config>", base_dir: Path | None = None) -> Config:
+    """Fill defaults and validate; every problem names the file and the key."""
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        raise NasgcnError(f"{path}: unknown section(s) [{'], ['.join(unknown)}]; known: {', '.join(DEFAULTS)}")
+    sections: dict[str, dict[str, Any]] = {}
+    for name, defaults in DEFAULTS.items():
+        given = data.get(name, {})
+        if not isinstance(given, Mapping):
+            raise NasgcnError(f"{path}: [{name}] must be a table of options")
+        bad = sorted(set(given) - set(defaults))
+        if bad:
+            raise NasgcnError(
+                f"{path}: unknown key(s) {', '.join(f'{name}.{k}' for k in bad)}; [{name}] accepts: {', '.join(defaults)}"
+            )
+        sec = dict(defaults)
+        for k, v in given.items():
+            sec[k] = _check_type(v, defaults[k], f"{path}: {name}.{k}")
+        sections[name] = sec
+    sections["query"]["targets"] = _check_targets(sections["query"]["targets"], f"{path}: query")
+    for key in ("dataset", "new_dataset"):
+        sec = sections["data"] if key == "dataset" else sections["shift"]
+        if sec[key] not in DATASETS and not (key == "new_dataset" and sec[key] == ""):
+            raise NasgcnError(f"{path}: {key} must be one of {', '.join(DATASETS)}, got {sec[key]!r}")
+    if sections["retrain"]["split"] not in ("auto", "val", "test"):
+        raise NasgcnError(f"{path}: retrain.split must be auto, val or test, got {sections['retrain']['split']!r}")
+    if sections["data"]["augment"] not in ("auto", "on", "off"):
+        raise NasgcnError(f"{path}: data.augment must be auto, on or off, got {sections['data']['augment']!r}")
+    if not 0.0 < sections["data"]["val_fraction"] < 1.0:
+        raise NasgcnError(f"{path}: data.val_fraction must lie strictly between 0 and 1")
+    shift_keys = {k: v for k, v in sections["shift"].items() if k not in _SHIFT_PIPELINE_KEYS}
+    from .shifting import ShiftingConfig
+
+    try:
+        ShiftingConfig.from_dict(shift_keys)
+    except NasgcnError as err:
+        raise NasgcnError(f"{path}: {err}") from None
+    return Config(sections, path, base_dir or Path.cwd())
+
+
+_SHIFT_PIPELINE_KEYS = {"enabled", "target", "seeds", "evaluate_top", "new_dataset", "new_root"}
+DATASETS = ("digits", "cifar10", "cifar100", "npz")
+
+
+def _load_toml(text: str, path: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise NasgcnError(f"{path}: not valid TOML ({err})") from None
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read and validate a TOML config file."""
+    p = Path(path)
+    if not p.is_file():
+        raise NasgcnError(f"config file {p} not found")
+    return parse_config(_load_toml(p.read_text(encoding="utf-8"), str(p)), str(p), p.resolve().parent)
+
+
+def builtin_config(name: str = "demo") -> Config:
+    """A config shipped inside the package (``supernet/configs/<name>.toml``)."""
+    ref = resources.files("supernet") / "configs" / f"{name}.toml"
+    if not ref.is_file():
+        raise NasgcnError(f"no built-in config {name!r}")
+    return parse_config(_load_toml(ref.read_text(encoding="utf-8"), f"<built-in {name}.toml>"), f"{name}.toml")
+
+
+# ----------------------------------------------------------------------------------
+# stage bookkeeping
+# ----------------------------------------------------------------------------------
+def stage_hashes(cfg: Config) -> dict[str, str]:
+    """12-hex-digit hash of each stage's inputs: its sections, the seed, upstream hashes."""
+    out: dict[str, str] = {}
+    for name in STAGES:
+        payload = {
+            "stage": name,
+            "version": STAGE_VERSION,
+            "seed": cfg["run"]["seed"],
+            "sections": {s: cfg[s] for s in SECTIONS[name]},
+            "upstream": {u: out[u] for u in DEPENDS[name]},
+        }
+        blob = json.dumps(json.loads(dumps(payload)), sort_keys=True, separators=(",", ":"))
+        out[name] = hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return out
+
+
+@dataclass
+class StageContext:
+    """What a stage function gets: config, its directory, upstream directories, options."""
+
+    name: str
+    cfg: Config
+    dir: Path
+    upstream: dict[str, Path]
+    device: str
+    seed: int
+    progress: bool
+    log: Callable[[str], None]
+
+    def done(self, stage: str) -> dict[str, Any]:
+        """The ``done.json`` record of an upstream stage (its outputs summary)."""
+        return json.loads((self.upstream[stage] / "done.json").read_text())
+
+
+StageFn = Callable[[StageContext], Mapping[str, Any]]
+
+
+class Pipeline:
+    """Runs the stages of a :class:`Config` under ``out_dir`` with caching and resume."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        out_dir: str | os.PathLike,
+        device: str | None = None,
+        progress: bool | None = None,
+        log: Callable[[str], None] | None = None,
+        stage_fns: Mapping[str, StageFn] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self.device = device or cfg["run"]["device"]
+        self.progress = cfg["run"]["progress"] if progress is None else progress
+        self.log = log if log is not None else (lambda msg: print(msg, flush=True))
+        self.stage_fns = dict(STAGE_FUNCTIONS if stage_fns is None else stage_fns)
+        self.hashes = stage_hashes(cfg)
+
+    def stage_dir(self, name: str) -> Path:
+        return self.out / "stages" / f"{name}-{self.hashes[name]}"
+
+    def is_done(self, name: str) -> bool:
+        return (self.stage_dir(name) / "done.json").is_file()
+
+    def run(
+        self, only: str | None = None, from_stage: str | None = None, force: tuple[str, ...] | list[str] = ()
+    ) -> dict[str, dict[str, Any]]:
+        """Run the pipeline; returns each stage's ``done.json`` record.
+
+        ``only``: that stage alone (its upstream must be done). ``from_stage``: redo
+        that stage and all after it. ``force``: redo these stages (their directory is
+        cleared first; downstream stays cached since stages are deterministic).
+        """
+        for s in [only, from_stage, *force]:
+            if s is not None and s not in STAGES:
+                raise NasgcnError(f"unknown stage {s!r}; stages: {', '.join(STAGES)}")
+        redo = set(force)
+        if from_stage is not None:
+            redo |= set(STAGES[STAGES.index(from_stage) :])
+        todo = [only] if only else list(STAGES)
+        if only:
+            missing = [u for u in DEPENDS[only] if not self.is_done(u)]
+            if missing:
+                raise NasgcnError(
+                    f"stage {only!r} needs {', '.join(missing)} done first (run without --only, or --only {missing[0]})"
+                )
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(
+            self.out / "pipeline.json",
+            {"config": self.cfg.sections, "config_path": self.cfg.path, "stages": self._stage_map()},
+        )
+        threads = int(self.cfg["run"]["threads"])
+        if threads > 0:  # small models on a shared CPU: fewer threads avoid OpenMP oversubscription
+            import torch
+
+            torch.set_num_threads(threads)
+        records: dict[str, dict[str, Any]] = {}
+        for name in todo:
+            records[name] = self._run_stage(name, redo=name in redo)
+        if "report" in records:
+            self._publish_report(records["report"])
+        return records
+
+    def _publish_report(self, record: Mapping[str, Any]) -> None:
+        """Copy the report stage's files to ``OUT/report/`` (each atomically) for a stable path."""
+        from predictor.io import atomic_path
+
+        src, dst = self.stage_dir("report"), self.out / "report"
+        dst.mkdir(parents=True, exist_ok=True)
+        for name in record["outputs"].get("files", []):
+            with atomic_path(dst / name, suffix=Path(name).suffix) as tmp:
+                shutil.copyfile(src / name, tmp)
+
+    def _stage_map(self) -> dict[str, str]:
+        return {n: str(self.stage_dir(n).relative_to(self.out)) for n in STAGES}
+
+    def _run_stage(self, name: str, redo: bool) -> dict[str, Any]:
+        d = self.stage_dir(name)
+        marker = d / "done.json"
+        if marker.is_file() and not redo:
+            self.log(f"[{name}] cached  {d}")
+            return json.loads(marker.read_text())
+        if redo and d.exists():
+            shutil.rmtree(d)
+        resumed = d.exists()
+        d.mkdir(parents=True, exist_ok=True)
+        self.log(f"[{name}] {'resuming' if resumed else 'running'}  {d}")
+        ctx = StageContext(
+            name=name,
+            cfg=self.cfg,
+            dir=d,
+            upstream={u: self.stage_dir(u) for u in DEPENDS[name]},
+            device=self.device,
+            seed=int(self.cfg["run"]["seed"]),
+            progress=bool(self.progress),
+            log=lambda msg, _n=name: self.log(f"[{_n}] {msg}"),
+        )
+        t0 = time.perf_counter()
+        outputs = dict(self.stage_fns[name](ctx) or {})
+        record = {
+            "stage": name,
+            "hash": self.hashes[name],
+            "seconds": round(time.perf_counter() - t0, 2),
+            "resumed": resumed,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "inputs": {"sections": {s: self.cfg[s] for s in SECTIONS[name]}, "upstream": DEPENDS[name]},
+            "outputs": outputs,
+        }
+        write_json_atomic(marker, record)  # last: marks the stage complete
+        self.log(f"[{name}] done in {record['seconds']:.1f}s")
+        return json.loads(marker.read_text())
+
+
+# ----------------------------------------------------------------------------------
+# stage implementations (heavy imports inside: `nasgcn query` must stay fast)
+# ----------------------------------------------------------------------------------
+def _dataset_spec(cfg: Config, dataset: str, root: str) -> tuple[str, str | None]:
+    """``(name, data_root)`` in the form :func:`supernet.data.load_data` takes."""
+    if dataset == "npz":
+        if not root:
+            raise NasgcnError(f"{cfg.path}: dataset 'npz' needs root = \"FOLDER\" with *train*.npz and *test*.npz")
+        return f"npz:{cfg.resolve(root)}", None
+    return dataset, (str(cfg.resolve(root)) if root else None)
+
+
+def train_config(ctx: StageContext) -> Any:
+    """The :class:`supernet.train.TrainConfig` of the ``[data]`` and ``[supernet]`` sections."""
+    from .train import TrainConfig
+
+    d, s = ctx.cfg["data"], ctx.cfg["supernet"]
+    name, root = _dataset_spec(ctx.cfg, d["dataset"], d["root"])
+    opts = {k: v for k, v in s.items() if k not in ("limit_train_batches", "grad_clip")}
+    return TrainConfig(
+        dataset=name,
+        data_root=root,
+        download=d["download"],
+        val_fraction=d["val_fraction"],
+        limit_train=d["limit_train"] or None,
+        input_size=d["input_size"] or None,
+        augment={"auto": None, "on": True, "off": False}[d["augment"]],
+        limit_train_batches=s["limit_train_batches"] or None,
+        grad_clip=s["grad_clip"] or None,
+        seed=ctx.seed,
+        device=ctx.device,
+        progress=ctx.progress,
+        threads=ctx.cfg["run"]["threads"] or None,
+        **opts,
+    )
+
+
+def _load_trained(ctx: StageContext) -> tuple[Any, dict[str, Any], Any]:
+    """(supernet on device, its checkpoint, the data splits it was trained with)."""
+    from .data import load_data
+    from .train import load_supernet
+
+    model, ckpt = load_supernet(ctx.upstream["supernet"], ctx.device)
+    c = ckpt["config"]
+    data = load_data(
+        c["dataset"],
+        c["data_root"],
+        c["download"],
+        c["val_fraction"],
+        c["seed"],
+        c["limit_train"],
+        c["input_size"],
+        c["augment"],
+    )
+    return model, ckpt, data
+
+
+def stage_supernet(ctx: StageContext) -> dict[str, Any]:
+    """Train the supernet (resumes from ``checkpoint.pt`` in the stage directory)."""
+    from .train import SupernetTrainer
+
+    trainer = SupernetTrainer(train_config(ctx), ctx.dir, resume=True).fit()
+    last = trainer.history_[-1] if trainer.history_ else {}
+    return {
+        "checkpoint": "checkpoint.pt",
+        "checkpoint_id": trainer.checkpoint_id_,
+        "epochs": trainer.epoch,
+        "train_loss": last.get("train_loss"),
+        "train_acc": last.get("train_acc"),
+        "data": trainer.data.info,
+    }
+
+
+def stage_label(ctx: StageContext) -> dict[str, Any]:
+    """Score ``num_archs`` random architectures with inherited weights -> ``labels.csv`` (eval log)."""
+    import numpy as np
+
+    from predictor.spaces import get_space
+
+    from .evaluate import evaluate_run
+
+    c = ctx.cfg["label"]
+    sp = get_space("nb201")
+    rng = np.random.default_rng([ctx.seed, 1])
+    pool = sp.unique_ids() if c["unique"] else sp.all_ids()
+    n = min(c["num_archs"], len(pool))
+    ids = pool[np.sort(rng.choice(len(pool), size=n, replace=False))]
+    res = evaluate_run(
+        ctx.upstream["supernet"],
+        ids,
+        out=ctx.dir / "labels.csv",
+        max_images=c["eval_images"] or None,
+        batch_size=c["batch_size"],
+        device=ctx.device,
+        progress=ctx.progress,
+    )
+    p = res.protocol
+    protocol = f"top-1 % on {p['images']} images of the {p['split']}; BN: {p['bn']}; checkpoint {p['checkpoint']}"
+    return {
+        "labels": "labels.csv",
+        "n": n,
+        "images": p["images"],
+        "protocol": protocol,
+        "mean_acc": float(res.acc.mean()),
+    }
+
+
+def stage_fit(ctx: StageContext) -> dict[str, Any]:
+    """Fit the GCN predictor on the labels; Kendall tau on a held-out part; save ``predictor.pt``."""
+    import numpy as np
+
+    from predictor.gcn import GCNPredictor
+    from predictor.logs import read_log
+    from predictor.metrics import kendall_tau, spearman
+
+    c = ctx.cfg["fit"]
+    log = read_log(ctx.upstream["label"] / "labels.csv")
+    archs, y = log.arch_str, log.metrics["supernet_acc"]
+    params = {k: c[k] for k in ("hidden", "num_layers", "ensemble", "epochs", "batch_size", "lr", "loss")}
+
+    def model() -> GCNPredictor:
+        return GCNPredictor(**params, random_state=ctx.seed, device=ctx.device, verbose=ctx.progress)
+
+    rng = np.random.default_rng([ctx.seed, 2])
+    perm = rng.permutation(len(y))
+    n_hold = int(round(c["holdout"] * len(y))) if len(y) >= 10 else 0
+    out: dict[str, Any] = {"n_labels": int(len(y))}
+    if n_hold >= 3:
+        hold, train = perm[:n_hold], perm[n_hold:]
+        est = model().fit(archs[train], y[train])
+        pred = est.predict(archs[hold])
+        out.update(
+            holdout_n=n_hold,
+            holdout_kendall_tau=kendall_tau(y[hold], pred),
+            holdout_spearman=spearman(y[hold], pred),
+            protocol="GCN fitted on the other labels; tau against supernet_acc of held-out random architectures",
+        )
+        _write_frame(ctx.dir / "holdout.csv", {"arch_str": archs[hold], "supernet_acc": y[hold], "pred": pred})
+    else:
+        est = None
+    xs, ys, w, src = list(archs), list(y), [1.0] * len(y), [0] * len(y)
+    for path in c["extra_logs"]:
+        extra = read_log(ctx.cfg.resolve(path), metrics=[c["extra_target"]])
+        xs += list(extra.arch_str)
+        ys += list(extra.metrics[c["extra_target"]])
+        w += [c["extra_weight"]] * len(extra)
+        src += [1] * len(extra)
+    if est is None or c["refit"] or c["extra_logs"]:
+        est = model().fit(xs, ys, sample_weight=w, source=src if c["extra_logs"] else None)
+    est.target_ = "supernet_acc"
+    est.save(ctx.dir / "predictor.pt")
+    out["model"] = "predictor.pt"
+    return out
+
+
+def _write_frame(path: Path, frame: Mapping[str, Any]) -> None:
+    import numpy as np
+
+    from predictor.table import write_csv
+
+    write_csv(path, {k: np.asarray(v) for k, v in frame.items()})
+
+
+def _macro(ctx: StageContext) -> Any:
+    from predictor.costs import MacroConfig
+
+    t = ctx.cfg["table"]
+    return MacroConfig(
+        channels=t["channels"], cells=t["cells"], input_size=t["input_size"], num_classes=t["num_classes"]
+    )
+
+
+def stage_table(ctx: StageContext) -> dict[str, Any]:
+    """Predict all 15,625 architectures -> ``table.csv`` (lookup table with exact costs)."""
+    from predictor.gcn import GCNPredictor
+    from predictor.lookup import LookupTable
+
+    est = GCNPredictor.load(ctx.upstream["fit"] / "predictor.pt", device=ctx.device)
+    pred, std = est.predict_space(return_std=True)
+    table = LookupTable.build(pred, std, cfg=_macro(ctx), meta={"target": "supernet_acc", "model": "GCNPredictor"})
+    table.to_csv(ctx.dir / "table.csv")
+    return {"table": "table.csv", "rows": len(table)}
+
+
+def _targets(ctx: StageContext) -> list[dict[str, Any]]:
+    return ctx.cfg["query"]["targets"] or [{"name": "any", "max": {}, "min": {}}]
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+
+def stage_query(ctx: StageContext) -> dict[str, Any]:
+    """Join hardware tables, then per target the top candidates and the Pareto front."""
+    from predictor.hardware import HardwareTable
+    from predictor.lookup import LookupTable
+
+    c = ctx.cfg["query"]
+    table = LookupTable.read_csv(ctx.upstream["table"] / "table.csv")
+    for path in c["hardware"]:
+        table = HardwareTable.read(ctx.cfg.resolve(path)).join(table)
+    table.to_csv(ctx.dir / "table.csv")
+    out: dict[str, Any] = {"table": "table.csv", "targets": []}
+    for t in _targets(ctx):
+        top = table.query(
+            "pred", constraints=t["max"], minimums=t["min"], top_k=c["top_k"], unique=c["unique"], exclude_dead=True
+        )
+        cost = next(iter(t["max"]), "flops_m")
+        front = table.pareto("pred", costs=[cost], constraints=t["max"], unique=True)
+        name = _safe(t["name"])
+        top.to_csv(ctx.dir / f"candidates-{name}.csv")
+        front.to_csv(ctx.dir / f"pareto-{name}.csv")
+        best = top.records()[0] if len(top) else None
+        out["targets"].append(
+            {
+                "name": t["name"],
+                "max": t["max"],
+                "min": t["min"],
+                "cost": cost,
+                "candidates": f"candidates-{name}.csv",
+                "pareto": f"pareto-{name}.csv",
+                "n_candidates": len(top),
+                "best": best,
+            }
+        )
+        if not len(top):
+            ctx.log(f"warning: no architecture satisfies target {t['name']!r}")
+    return out
+
+
+def _shift_target(ctx: StageContext, query: dict[str, Any]) -> dict[str, Any]:
+    wanted = ctx.cfg["shift"]["target"]
+    for t in query["targets"]:
+        if not wanted or t["name"] == wanted:
+            return t
+    names = ", ".join(t["name"] for t in query["targets"])
+    raise NasgcnError(f"{ctx.cfg.path}: shift.target {wanted!r} is not a query target ({names})")
+
+
+def stage_shift(ctx: StageContext) -> dict[str, Any]:
+    """Supernet Shifting seeded from the query's candidates; scores before and after."""
+    import numpy as np
+
+    from predictor.lookup import LookupTable
+    from predictor.metrics import kendall_tau
+
+    from .data import Normalizer, load_data
+    from .shifting import ShiftingConfig, SupernetShifting, make_constraint
+
+    c = ctx.cfg["shift"]
+    query = ctx.done("query")["outputs"]
+    target = _shift_target(ctx, query)
+    if not c["enabled"]:
+        return {"enabled": False, "target": target["name"]}
+    qdir = ctx.upstream["query"]
+    table = LookupTable.read_csv(qdir / "table.csv")
+    cands = LookupTable.read_csv(qdir / target["candidates"])
+    if not len(cands):
+        raise NasgcnError(f"no candidates for target {target['name']!r}: loosen its constraints")
+    model, ckpt, data = _load_trained(ctx)
+    new_classes = None
+    if c["new_dataset"]:
+        name, root = _dataset_spec(ctx.cfg, c["new_dataset"], c["new_root"])
+        data = load_data(name, root, ctx.cfg["data"]["download"], ctx.cfg["data"]["val_fraction"], ctx.seed)
+        if data.in_channels != model.in_channels:
+            raise NasgcnError(
+                f"new dataset {c['new_dataset']!r} has {data.in_channels} channels, the supernet expects {model.in_channels}"
+            )
+        new_classes = data.num_classes
+    constraint = make_constraint(target["max"], table=table, macro=_macro(ctx), min_values=target["min"])
+    scfg = ShiftingConfig.from_dict({k: v for k, v in c.items() if k not in _SHIFT_PIPELINE_KEYS})
+    sh = SupernetShifting(
+        model,
+        data.train,
+        data.val,
+        scfg,
+        constraint=constraint,
+        new_num_classes=new_classes,
+        run_dir=ctx.dir / "search",
+        device=ctx.device,
+        random_state=ctx.seed,
+        progress=ctx.progress,
+        transform=Normalizer(data.mean, data.std),
+    )
+    archs = list(cands["arch_str"][: c["evaluate_top"]])
+    before = sh.evaluate(archs) if new_classes is None else np.full(len(archs), np.nan)
+    result = sh.run(seeds=list(cands["arch_str"][: c["seeds"]]))
+    after = sh.evaluate(archs)
+    pred = np.asarray(cands["pred"][: len(archs)], dtype=float)
+    _write_frame(
+        ctx.dir / "ranking.csv",
+        {"arch_str": np.asarray(archs, dtype=object), "pred": pred, "supernet_before": before, "supernet_after": after},
+    )
+    _write_frame(
+        ctx.dir / "final.csv",
+        {
+            "arch_str": np.asarray([r["arch_str"] for r in result.ranking], dtype=object),
+            "shifted_score": np.asarray([r["score"] for r in result.ranking]),
+        },
+    )
+    ok = ~np.isnan(before)
+    return {
+        "target": target["name"],
+        "best_arch": result.best_arch,
+        "best_score": result.best_score,
+        "generations": len(result.trajectory),
+        "visited": int(sum(len(r["candidates"]) for r in result.trajectory)),
+        "trajectory": "search/trajectory.jsonl",
+        "ranking": "ranking.csv",
+        "final": "final.csv",
+        "transfer": c["new_dataset"] or None,
+        "tau_pred_vs_before": kendall_tau(pred[ok], before[ok]) if ok.sum() > 2 else None,
+        "tau_pred_vs_after": kendall_tau(pred, after) if len(pred) > 2 else None,
+        "tau_before_vs_after": kendall_tau(before[ok], after[ok]) if ok.sum() > 2 else None,
+        "protocol": f"top-1 % on {scfg.eval_batches}x{scfg.eval_batch_size} validation images, eval() mode",
+    }
+
+
+def _picks(ctx: StageContext) -> list[tuple[str, str]]:
+    """(arch_str, origin) to retrain: the shifted search's top ones, then the lookup table's pick."""
+    from predictor.table import read_csv
+
+    c = ctx.cfg["retrain"]
+    picks: list[tuple[str, str]] = []
+    shift = ctx.done("shift")["outputs"]
+    if shift.get("final"):
+        frame, _ = read_csv(ctx.upstream["shift"] / shift["final"])
+        picks += [(str(a), "shifting") for a in frame["arch_str"][: c["top"]]]
+    query = ctx.done("query")["outputs"]
+    target = next((t for t in query["targets"] if t["name"] == shift.get("target")), query["targets"][0])
+    if target.get("best"):
+        a = target["best"]["arch_str"]
+        if a not in [p for p, _ in picks]:
+            picks.append((a, "lookup"))
+    return picks
+
+
+def stage_retrain(ctx: StageContext) -> dict[str, Any]:
+    """Train the final picks from scratch (:func:`supernet.retrain.retrain`, resumable) -> ``retrain.csv``."""
+    from .retrain import RetrainConfig, retrain
+
+    c = ctx.cfg["retrain"]
+    if not c["enabled"]:
+        return {"enabled": False}
+    picks = _picks(ctx)
+    tc = train_config(ctx)
+    split = c["split"] if c["split"] != "auto" else ("val" if tc.dataset == "digits" else "test")
+    rc = RetrainConfig(
+        dataset=tc.dataset,
+        data_root=tc.data_root,
+        download=tc.download,
+        val_fraction=tc.val_fraction,
+        limit_train=tc.limit_train,
+        input_size=tc.input_size,
+        augment=tc.augment,
+        channels=c["channels"] or tc.channels,
+        cells=c["cells"] or tc.cells,
+        epochs=c["epochs"],
+        batch_size=c["batch_size"],
+        lr=c["lr"],
+        weight_decay=c["weight_decay"],
+        limit_train_batches=c["limit_train_batches"] or None,
+        split=split,
+        seed=ctx.seed,
+        device=ctx.device,
+        progress=ctx.progress,
+    )
+    ctx.log(f"retraining {len(picks)} architectures ({rc.epochs} epochs, C={rc.channels}, N={rc.cells})")
+    records = retrain([a for a, _ in picks], rc, ctx.dir / "nets", log=ctx.dir / "retrain.csv")
+    rows = [
+        {
+            "arch_str": r["arch_str"],
+            "origin": origin,
+            "test_acc": float(r["acc"]),
+            "loss": float(r["loss"]),
+            "split": r["split"],
+            "epochs": r["epochs"],
+            "params": r.get("params"),
+        }
+        for r, (_, origin) in zip(records, picks, strict=True)
+    ]
+    return {"log": "retrain.csv", "results": rows}
+
+
+def stage_report(ctx: StageContext) -> dict[str, Any]:
+    """Markdown (and optional HTML) report with PNG plots of every stage's results."""
+    from .report import write_report
+
+    inputs = {name: (ctx.upstream[name], ctx.done(name)) for name in DEPENDS["report"]}
+    paths = write_report(ctx.dir, inputs, config=ctx.cfg.sections, html=ctx.cfg["report"]["html"])
+    return {"report": paths["markdown"], "files": sorted(paths["files"])}
+
+
+STAGE_FUNCTIONS: dict[str, StageFn] = {
+    "supernet": stage_supernet,
+    "label": stage_label,
+    "fit": stage_fit,
+    "table": stage_table,
+    "query": stage_query,
+    "shift": stage_shift,
+    "retrain": stage_retrain,
+    "report": stage_report,
+}
