@@ -29,6 +29,9 @@ _LAZY = {
     "GCNPredictor": "predictor.gcn",
     "LookupTable": "predictor.lookup",
     "HardwareTable": "predictor.hardware",
+    "CostModel": "predictor.cost_model",
+    "query": "predictor.query",
+    "pareto_front": "predictor.query",
 }
 
 __all__ = sorted(_LAZY)

@@ -7,13 +7,17 @@ Built in one vectorized pass from a prediction vector in the space's index order
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .costs import MacroConfig
 from .errors import NasgcnError
 from .table import Frame, read_csv, space_frame, write_csv
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .hardware import HardwareTable
 
 REQUIRED_COLUMNS = ("arch_str", "iso_class", "pred", "pred_std", "params_m", "flops_m")
 
@@ -88,3 +92,93 @@ class LookupTable:
 
     def __repr__(self) -> str:
         return f"LookupTable({len(self)} rows, columns={list(self.columns)})"
+
+    def take(self, rows: np.ndarray) -> "LookupTable":
+        """A new table with the given rows, in the given order (metadata copied)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return LookupTable({k: v[rows] for k, v in self.columns.items()}, dict(self.meta))
+
+    def records(self, columns: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Rows as dicts of plain Python values (NaN becomes None), e.g. for JSON."""
+        names = list(columns) if columns is not None else list(self.columns)
+        cols = [self[c].tolist() for c in names]
+        out = []
+        for values in zip(*cols, strict=False):
+            out.append(
+                {n: (None if isinstance(v, float) and v != v else v) for n, v in zip(names, values, strict=False)}
+            )
+        return out
+
+    # ----- joins and queries ----------------------------------------------------------
+    def join(
+        self, hardware: "HardwareTable", columns: Iterable[str] | None = None, overwrite: bool = False
+    ) -> "LookupTable":
+        """This table plus the hardware table's cost columns, matched by ``arch_str``."""
+        return hardware.join(self, columns=columns, overwrite=overwrite)
+
+    def query(
+        self,
+        maximize: str = "pred",
+        constraints: Mapping[str, float] | None = None,
+        top_k: int | None = 10,
+        unique: bool = False,
+        z: float = 0.0,
+        minimums: Mapping[str, float] | None = None,
+        exclude_dead: bool = False,
+        minimize: bool = False,
+    ) -> "LookupTable":
+        """The best ``top_k`` rows under upper-bound ``constraints``, best first.
+
+        Example: ``table.query(constraints={"pixel3_latency": 5.0, "flops_m": 100}, unique=True)``.
+        ``z`` is the safety margin: a column ``c`` with a ``c_std`` column must satisfy
+        ``c + z * c_std <= budget``. NaN costs (target cannot run it) never qualify.
+        """
+        from .query import query
+
+        rows = query(
+            self.columns,
+            maximize=maximize,
+            constraints=constraints,
+            minimums=minimums,
+            top_k=top_k,
+            unique=unique,
+            z=z,
+            exclude_dead=exclude_dead,
+            minimize=minimize,
+        )
+        out = self.take(rows)
+        out.meta["query"] = {
+            "maximize": maximize,
+            "minimize": minimize,
+            "constraints": dict(constraints or {}),
+            "minimums": dict(minimums or {}),
+            "top_k": top_k,
+            "unique": unique,
+            "z": z,
+        }
+        return out
+
+    def pareto(
+        self,
+        objective: str = "pred",
+        costs: Sequence[str] | str = ("flops_m",),
+        constraints: Mapping[str, float] | None = None,
+        z: float = 0.0,
+        unique: bool = False,
+        minimums: Mapping[str, float] | None = None,
+        exclude_dead: bool = False,
+    ) -> "LookupTable":
+        """Pareto front of ``objective`` (maximized) against one or two ``costs`` (minimized).
+
+        ``constraints`` restrict the candidates first; ``unique`` keeps one member per
+        isomorphism class. Sorted by the first cost.
+        """
+        from .query import feasible_mask, pareto_front
+
+        cost_list = [costs] if isinstance(costs, str) else list(costs)
+        mask = feasible_mask(self.columns, constraints, minimums, z=z, exclude_dead=exclude_dead)
+        rows = pareto_front(self.columns, objective, cost_list, mask=mask, z=z)
+        if unique and "iso_class" in self.columns and rows.size:
+            _, first = np.unique(self.columns["iso_class"][rows], return_index=True)
+            rows = rows[np.sort(first)]
+        return self.take(rows)

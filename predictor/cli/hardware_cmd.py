@@ -1,0 +1,360 @@
+"""``nasgcn query`` (constrained lookup) and ``nasgcn latency measure|predict``.
+
+``query`` must start fast: it imports numpy and predictor modules only (no torch,
+no pandas). ``latency measure`` imports torch and the supernet's stand-alone
+network inside its handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _bound(text: str) -> tuple[str, float]:
+    """Parse ``COL=VALUE`` (argparse type)."""
+    col, sep, value = text.partition("=")
+    col = col.strip()
+    try:
+        num = float(value)
+    except ValueError:
+        num = None  # type: ignore[assignment]
+    if not sep or not col or num is None:
+        raise argparse.ArgumentTypeError(f"expected COL=VALUE with a number, e.g. pixel3_latency=5.0; got {text!r}")
+    return col, num
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    q = sub.add_parser(
+        "query",
+        help="best architectures of a lookup table under hardware budgets",
+        description=(
+            "Constrained lookup: the top architectures by predicted accuracy (or --maximize COL) "
+            "whose costs satisfy every --max/--min bound. NaN costs (the target cannot run it) never "
+            "qualify. With --z, a predicted cost column c with a c_std column must satisfy "
+            "c + z*c_std <= budget."
+        ),
+    )
+    q.add_argument("table", metavar="TABLE.csv", help="lookup table (nasgcn predict / LookupTable.to_csv)")
+    q.add_argument(
+        "--hardware",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="hardware cost files (arch_str + cost columns; .csv/.json/.jsonl/.parquet) joined by arch_str",
+    )
+    q.add_argument(
+        "--iso",
+        choices=("keep", "mean", "median"),
+        default="keep",
+        help="isomorphic duplicates in hardware files: each its own value (keep) or the class mean/median",
+    )
+    q.add_argument(
+        "--max", dest="max", type=_bound, action="append", default=[], metavar="COL=VALUE", help="upper bound"
+    )
+    q.add_argument(
+        "--min", dest="min", type=_bound, action="append", default=[], metavar="COL=VALUE", help="lower bound"
+    )
+    q.add_argument("--maximize", default="pred", metavar="COL", help="column to rank by (default: pred)")
+    q.add_argument(
+        "--minimize", action="store_true", help="rank ascending instead (e.g. --maximize flops_m --minimize)"
+    )
+    q.add_argument("--top", type=int, default=10, metavar="K", help="number of rows (default 10)")
+    q.add_argument("--unique", action="store_true", help="one architecture per isomorphism class")
+    q.add_argument("--z", type=float, default=0.0, help="safety margin in standard deviations for predicted costs")
+    q.add_argument("--exclude-dead", action="store_true", help="drop cut-off cells (output identically zero)")
+    q.add_argument(
+        "--pareto",
+        metavar="COL[,COL]",
+        help="print the Pareto front (objective vs one or two costs) among feasible rows instead of the top K",
+    )
+    q.add_argument("--columns", default="", metavar="COL[,COL]", help="extra columns to print")
+    q.add_argument("--json", action="store_true", help="print a JSON list of rows, best first")
+    q.add_argument("--plot", metavar="FILE.png", help="draw objective vs the first constrained cost with the picks")
+    q.set_defaults(func=_query)
+
+    lat = sub.add_parser("latency", help="measure or predict hardware latency", description="Hardware latency.")
+    lsub = lat.add_subparsers(dest="latency_command", metavar="SUBCOMMAND", required=True)
+    m = lsub.add_parser(
+        "measure",
+        help="time the real NB201 network of architectures on this machine",
+        description=(
+            "Time the stand-alone NB201 network of each architecture (eval mode, no_grad, warm-up runs, then "
+            "--repeats timed runs; median and IQR in ms per batch). One measurement per isomorphism class, "
+            "written for every member of the class (iso_rep names the measured representative). Rows are "
+            "appended and flushed as they finish: rerun the same command to resume after an interruption."
+        ),
+    )
+    m.add_argument("--out", required=True, help="output CSV (appended; units etc. in OUT.meta.json)")
+    m.add_argument("--name", default="cpu", help="target name: the column is <name>_latency (default cpu)")
+    m.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    m.add_argument("--batch", type=int, default=1, help="batch size (latency is per batch)")
+    pick = m.add_mutually_exclusive_group()
+    pick.add_argument("--sample", type=int, metavar="N", help="N random isomorphism classes (default 100)")
+    pick.add_argument("--all", action="store_true", help="every isomorphism class (6,466 measurements)")
+    m.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    m.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
+    m.add_argument("--repeats", type=int, default=20, help="timed runs (default 20)")
+    m.add_argument("--seed", type=int, default=0, help="seed of --sample")
+    m.add_argument("--representatives-only", action="store_true", help="write only the measured representatives")
+    m.add_argument("--channels", type=int, default=16)
+    m.add_argument("--cells", type=int, default=5)
+    m.add_argument("--classes", type=int, default=10)
+    m.add_argument("--input-size", type=int, default=32)
+    m.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    m.set_defaults(func=_measure)
+
+    t = lsub.add_parser("targets", help="list the registered hardware targets with units")
+    t.add_argument("pattern", nargs="?", default="*", help="glob on target names (default *)")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=_targets)
+
+    p = lsub.add_parser(
+        "predict",
+        help="fit a cost model on measured costs and write a whole-space cost table",
+        description=(
+            "Fit a cost model (ridge on op features, or the GCN) on the measured rows of FILE and write "
+            "every architecture with <col> and <col>_std, ready for 'nasgcn query --hardware'."
+        ),
+    )
+    p.add_argument("measured", metavar="FILE", help="measured costs (arch_str + cost columns)")
+    p.add_argument("--column", action="append", default=[], help="cost column(s) to model (default: all)")
+    p.add_argument("--out", required=True, help="output CSV (written atomically)")
+    p.add_argument("--method", choices=("additive", "gcn"), default="additive")
+    p.add_argument("--ensemble", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=200, help="GCN epochs")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--iso", choices=("keep", "mean", "median"), default="keep")
+    p.set_defaults(func=_predict)
+
+
+# ----- query -------------------------------------------------------------------------------
+def _query(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..errors import NasgcnError
+    from ..hardware import HardwareTable
+    from ..io import dumps
+    from ..lookup import LookupTable
+
+    table = LookupTable.read_csv(args.table)
+    for path in args.hardware:
+        table = table.join(HardwareTable.read(path, iso=args.iso))
+    upper = dict(args.max)
+    lower = dict(args.min)
+    for col in [*upper, *lower, args.maximize]:
+        if col not in table.columns:
+            raise NasgcnError(f"unknown column {col!r}; available columns: {', '.join(table.columns)}")
+    if args.top < 1:
+        raise NasgcnError(f"--top must be >= 1, got {args.top}")
+    pareto_cols = [c.strip() for c in args.pareto.split(",") if c.strip()] if args.pareto else []
+    for col in pareto_cols:
+        if col not in table.columns:
+            raise NasgcnError(f"unknown --pareto column {col!r}; available columns: {', '.join(table.columns)}")
+    if pareto_cols:
+        picks = table.pareto(
+            args.maximize,
+            pareto_cols,
+            constraints=upper,
+            z=args.z,
+            unique=args.unique,
+            minimums=lower,
+            exclude_dead=args.exclude_dead,
+        )
+    else:
+        picks = table.query(
+            maximize=args.maximize,
+            constraints=upper,
+            minimums=lower,
+            top_k=args.top,
+            unique=args.unique,
+            z=args.z,
+            exclude_dead=args.exclude_dead,
+            minimize=args.minimize,
+        )
+    shown = ["arch_str", "pred", args.maximize, *upper, *lower, *pareto_cols]
+    shown += [c.strip() for c in args.columns.split(",") if c.strip()]
+    shown += [f"{c}_std" for c in [*upper, *lower] if f"{c}_std" in table.columns]
+    shown += ["pred_std", "iso_class"]
+    cols = [c for i, c in enumerate(shown) if c in picks.columns and c not in shown[:i]]
+    rows = picks.records(cols)
+    if args.plot:
+        _plot(table, picks, args, upper, pareto_cols)
+    if args.json:
+        print(dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no architecture satisfies the constraints")
+        return 0
+    from ..hardware import infer_unit
+
+    units = {c: table.meta.get("units", {}).get(c) or infer_unit(c) for c in cols}
+    print(_format_rows(rows, cols, units))
+    what = "Pareto front" if pareto_cols else f"top {len(rows)}"
+    print(f"{what} of {len(table):,} architectures ({int(np.sum(_feasible(table, upper, lower, args))):,} feasible)")
+    return 0
+
+
+def _feasible(table: Any, upper: dict, lower: dict, args: argparse.Namespace) -> Any:
+    from ..query import feasible_mask
+
+    return feasible_mask(table.columns, upper, lower, z=args.z, exclude_dead=args.exclude_dead)
+
+
+def _format_rows(rows: list[dict], cols: list[str], units: dict[str, str]) -> str:
+    def cell(v: Any) -> str:
+        if v is None:
+            return "nan"
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    heads = [f"{c} [{units[c]}]" if units.get(c) else c for c in cols]
+    body = [[cell(r[c]) for c in cols] for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(heads)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths, strict=True)) for b in body]
+    return "\n".join(lines)
+
+
+def _plot(table: Any, picks: Any, args: argparse.Namespace, upper: dict, pareto_cols: list[str]) -> None:
+    """PNG: every architecture in grey, the Pareto front, the picks and the budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from ..io import atomic_path
+    from ..query import feasible_mask, pareto_front
+
+    cost = pareto_cols[0] if pareto_cols else (next(iter(upper)) if upper else "flops_m")
+    x = np.asarray(table[cost], dtype=float)
+    y = np.asarray(table[args.maximize], dtype=float)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.scatter(x, y, s=3, c="0.75", label=f"all ({len(table):,})", rasterized=True)
+    front = pareto_front(table.columns, args.maximize, [cost])
+    ax.plot(x[front], y[front], "-", color="tab:blue", drawstyle="steps-post", label="Pareto front")
+    feas = feasible_mask(table.columns, upper, dict(args.min), z=args.z)
+    if upper:
+        cfront = pareto_front(table.columns, args.maximize, [cost], mask=feas, z=args.z)
+        ax.plot(x[cfront], y[cfront], ".", color="tab:green", ms=4, label="front under all budgets")
+    px = np.asarray(picks[cost], dtype=float)
+    py = np.asarray(picks[args.maximize], dtype=float)
+    ax.scatter(px, py, s=40, marker="*", c="tab:red", zorder=5, label=f"picks ({len(picks)})")
+    if cost in upper:
+        ax.axvline(upper[cost], color="tab:red", ls="--", lw=1, label=f"budget {cost} <= {upper[cost]:g}")
+    unit = table.meta.get("units", {}).get(cost, "")
+    ax.set_xlabel(f"{cost} [{unit}]" if unit else cost)
+    ax.set_ylabel(args.maximize)
+    ax.set_title(f"{args.maximize} vs {cost}")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(args.plot, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+# ----- latency -----------------------------------------------------------------------------
+def _measure(args: argparse.Namespace) -> int:
+    from supernet.latency import MeasureConfig, measure_space
+
+    cfg = MeasureConfig(
+        name=args.name,
+        device=args.device,
+        batch=args.batch,
+        threads=args.threads,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        channels=args.channels,
+        cells=args.cells,
+        num_classes=args.classes,
+        input_size=args.input_size,
+    )
+    n = None if args.all else (args.sample if args.sample is not None else 100)
+    summary = measure_space(
+        args.out,
+        cfg,
+        sample=n,
+        seed=args.seed,
+        representatives_only=args.representatives_only,
+        progress=not args.no_progress,
+    )
+    print(
+        f"measured {summary['measured']} isomorphism classes ({summary['skipped']} already in {args.out}), "
+        f"{summary['rows']} rows; median {cfg.column} {summary['median_ms']:.3f} ms, "
+        f"median relative IQR {summary['median_rel_iqr']:.1%}"
+    )
+    return 0
+
+
+def _targets(args: argparse.Namespace) -> int:
+    from ..hardware import get_target, list_targets
+    from ..io import dumps
+
+    targets = [get_target(n) for n in list_targets(args.pattern)]
+    if args.json:
+        rows = [
+            {
+                "name": t.name,
+                "column": t.column,
+                "unit": t.unit,
+                "measured": t.measured,
+                "description": t.description,
+                "source": t.source,
+            }
+            for t in targets
+        ]
+        print(dumps(rows, indent=2))
+        return 0
+    for t in targets:
+        kind = "measured" if t.measured else "estimated"
+        print(f"{t.name:<30} {t.column:<30} {t.unit or '-':<4} {kind:<9} {t.description}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..cost_model import CostModel
+    from ..errors import NasgcnError
+    from ..hardware import HardwareTable
+    from ..spaces import get_space
+    from ..table import write_csv
+
+    hw = HardwareTable.read(args.measured, iso=args.iso)
+    cols = args.column or [c for c in hw.metrics if not c.endswith(("_iqr", "_std"))]
+    for c in cols:
+        if c not in hw.metrics:
+            raise NasgcnError(f"no cost column {c!r} in {args.measured}; columns: {', '.join(hw.metrics)}")
+    space = get_space("nb201")
+    train_ids = space.encode(list(hw["arch_str"]))
+    all_ids = space.all_ids()
+    frame: dict[str, Any] = {"arch_str": np.asarray(space.decode(all_ids), dtype=object)}
+    models = {}
+    for c in cols:
+        model = CostModel(
+            method=args.method, ensemble=args.ensemble, epochs=args.epochs, device=args.device, random_state=args.seed
+        ).fit(train_ids, hw[c])
+        mean, std = model.predict(all_ids, return_std=True)
+        frame[c], frame[f"{c}_std"] = mean, std
+        models[c] = {
+            "method": args.method,
+            "n_train": model.n_train_,
+            "noise_rel": model.noise_rel_,
+            "pairwise": getattr(model, "pairwise_", None),
+            "dead_fallback": model.dead_fallback_,
+        }
+    units = {**{c: hw.units[c] for c in cols}, **{f"{c}_std": hw.units[c] for c in cols}}
+    meta = {
+        **{k: v for k, v in hw.meta.items() if k not in ("source",)},
+        "measured_source": str(args.measured),
+        "predicted": True,
+        "models": models,
+        "units": units,
+    }
+    write_csv(args.out, frame, meta)
+    print(f"wrote {len(all_ids):,} predicted rows of {', '.join(cols)} (+ _std) to {args.out}")
+    return 0

@@ -1,0 +1,240 @@
+"""Predict a hardware cost (latency, energy) over the whole space from a few hundred measurements.
+
+Why a separate, simple model: on-device latency of an NB201 network is close to a
+sum of per-edge op costs (the cells run their ops one after the other), so a ridge
+regression on per-slot one-hot op features is accurate, fits in milliseconds and
+needs no GPU. Two refinements matter on real devices:
+
+* **live ops**: an op whose input is always zero or whose output never reaches the
+  cell output is removed by deployment compilers (TFLite, TensorRT), so each slot
+  also gets a one-hot of its *effective* op (``none`` when the edge is dead);
+* **pairwise terms** (optional): one-hot of op pairs of every two slots, which
+  captures fusion and memory effects between neighbouring ops.
+
+Uncertainty: a bootstrap ensemble gives the model spread; the leave-one-out
+residual scale (relative to the prediction) adds the measurement noise, so
+``pred + z * std`` is a usable safety margin for constraints.
+
+**Cut-off (dead) cells** (output identically zero; 341 in NB201) are handled
+explicitly: compilers often prune the whole cell stack, so their measured cost is
+near zero on some devices and unrelated to their ops. They are left out of the
+regression and predicted by the median (spread: the std) of the dead cells in the
+training data; when none were measured, the regression's value is used and
+``dead_fallback_`` records that.
+
+**Cannot run** (NaN targets, e.g. HW-NAS-Bench's Edge TPU): when the training data
+contains NaN, a boosted-tree classifier on the same features predicts which
+architectures the target cannot run; those get NaN.
+
+``method="gcn"`` uses :class:`predictor.gcn.GCNPredictor` (an ensemble GCN) instead
+of the ridge regression, with the same dead/NaN handling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import NasgcnError
+from .spaces import EDGES, get_space
+
+METHODS = ("additive", "gcn")
+
+
+def live_edges(op_ids: np.ndarray) -> np.ndarray:
+    """``(n, 6)`` bool: the edge carries a non-zero signal that reaches the cell output."""
+    ids = np.asarray(op_ids)
+    n = ids.shape[0]
+    fwd = np.zeros((n, 4), dtype=bool)
+    fwd[:, 0] = True
+    for k, (s, d) in enumerate(EDGES):
+        fwd[:, d] |= (ids[:, k] != 0) & fwd[:, s]
+    bwd = np.zeros((n, 4), dtype=bool)
+    bwd[:, 3] = True
+    for k in range(len(EDGES) - 1, -1, -1):
+        s, d = EDGES[k]
+        bwd[:, s] |= (ids[:, k] != 0) & bwd[:, d]
+    return np.stack([(ids[:, k] != 0) & fwd[:, s] & bwd[:, d] for k, (s, d) in enumerate(EDGES)], axis=1)
+
+
+def cost_features(op_ids: np.ndarray, pairwise: bool = True) -> np.ndarray:
+    """Design matrix: slot one-hot (30) + live-op one-hot (30) [+ slot-pair one-hot (375)]."""
+    ids = np.asarray(op_ids, dtype=np.int64)
+    n, k = ids.shape
+    rows = np.arange(n)[:, None]
+    raw = np.zeros((n, 5 * k))
+    raw[rows, np.arange(k) * 5 + ids] = 1.0
+    eff_ids = np.where(live_edges(ids), ids, 0)
+    eff = np.zeros((n, 5 * k))
+    eff[rows, np.arange(k) * 5 + eff_ids] = 1.0
+    blocks = [raw, eff]
+    if pairwise:
+        pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+        pw = np.zeros((n, 25 * len(pairs)))
+        cols = np.stack([p * 25 + ids[:, i] * 5 + ids[:, j] for p, (i, j) in enumerate(pairs)], axis=1)
+        pw[rows, cols] = 1.0
+        blocks.append(pw)
+    return np.hstack(blocks)
+
+
+class CostModel:
+    """Regressor for one hardware cost column over a search space (scikit-learn style).
+
+    Parameters
+    ----------
+    method : ``"additive"`` (ridge on op features, default) or ``"gcn"``.
+    pairwise : add slot-pair features to the additive model; ``"auto"`` (default) keeps them
+        only when they lower the leave-one-out error (they help from a few hundred samples).
+    log : fit log-cost (multiplicative model) instead of the cost.
+    ensemble : bootstrap members (additive) or GCN ensemble size.
+    alphas : ridge penalties tried by efficient leave-one-out CV.
+    random_state : seed of the bootstrap.
+    device, epochs : passed to the GCN.
+    """
+
+    def __init__(
+        self,
+        method: str = "additive",
+        pairwise: bool | str = "auto",
+        log: bool = False,
+        ensemble: int = 8,
+        alphas: Sequence[float] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0),
+        random_state: int | None = 0,
+        device: str = "cpu",
+        epochs: int = 200,
+        space: str = "nb201",
+    ) -> None:
+        self.method = method
+        self.pairwise = pairwise
+        self.log = log
+        self.ensemble = ensemble
+        self.alphas = alphas
+        self.random_state = random_state
+        self.device = device
+        self.epochs = epochs
+        self.space = space
+
+    # ----- helpers -----------------------------------------------------------------
+    def _ids(self, archs: Any) -> np.ndarray:
+        space = get_space(self.space)
+        if isinstance(archs, np.ndarray) and archs.ndim == 2:
+            return space.validate_ids(archs)
+        return space.encode(list(archs))
+
+    def _fwd(self, y: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(y, 1e-9)) if self.log else y
+
+    def _inv(self, t: np.ndarray) -> np.ndarray:
+        return np.exp(t) if self.log else t
+
+    # ----- fit / predict -------------------------------------------------------------
+    def fit(self, archs: Any, y: Any) -> "CostModel":
+        """Fit on measured costs ``y`` (NaN = the target cannot run the architecture)."""
+        if self.method not in METHODS:
+            raise NasgcnError(f"cost model method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        ids = self._ids(archs)
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        if y.shape[0] != ids.shape[0]:
+            raise NasgcnError(f"got {ids.shape[0]} architectures but {y.shape[0]} costs")
+        space = get_space(self.space)
+        dead = space.is_dead(ids)
+        runs = ~np.isnan(y)
+        train = runs & ~dead
+        if train.sum() < 10:
+            raise NasgcnError(
+                f"need at least 10 measured, non-cut-off architectures to fit a cost model, got {train.sum()}"
+            )
+        rng = np.random.default_rng(self.random_state)
+        self.n_train_ = int(train.sum())
+        # cut-off cells: their own constant
+        dead_y = y[dead & runs]
+        self.dead_value_ = float(np.median(dead_y)) if dead_y.size else None
+        self.dead_std_ = float(np.std(dead_y)) if dead_y.size > 1 else 0.0
+        self.dead_fallback_ = dead_y.size == 0
+        # cannot-run classifier
+        self.runnable_ = None
+        if (~runs).any():
+            from sklearn.ensemble import HistGradientBoostingClassifier
+
+            # boosted trees: which graphs a compiler rejects is a non-additive rule (HW-NAS-Bench
+            # Edge TPU: 95 % accuracy from 900 samples vs 89 % for a logistic model)
+            self.runnable_ = HistGradientBoostingClassifier(early_stopping=False, random_state=0).fit(
+                cost_features(ids, False), runs
+            )
+        X_ids, t = ids[train], self._fwd(y[train])
+        if self.method == "additive":
+            self._fit_additive(X_ids, t, rng)
+        else:
+            self._fit_gcn(X_ids, t)
+        return self
+
+    def _fit_additive(self, ids: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> None:
+        from sklearn.linear_model import Ridge, RidgeCV
+
+        options = [True, False] if self.pairwise == "auto" else [bool(self.pairwise)]
+        best = None
+        for pw in options:
+            X_try = cost_features(ids, pw)
+            cv_try = RidgeCV(alphas=list(self.alphas), store_cv_results=True).fit(X_try, t)
+            score = float(cv_try.best_score_)  # negative mean squared LOO error
+            if best is None or score > best[0]:
+                best = (score, pw, X_try, cv_try)
+        _, self.pairwise_, X, cv = best
+        self.alpha_ = float(cv.alpha_)
+        sq = cv.cv_results_
+        if sq.ndim == 2:  # (n, n_alphas): squared leave-one-out errors
+            sq = sq[:, list(self.alphas).index(cv.alpha_)]
+        loo = np.sqrt(np.maximum(sq, 0.0))
+        # measurement + model noise as a share of the cost (log target: already relative)
+        rel = loo if self.log else loo / np.maximum(np.abs(t), 1e-9)
+        self.noise_rel_ = float(np.sqrt(np.mean(rel**2)))
+        members = []
+        n = len(t)
+        for _ in range(max(1, int(self.ensemble))):
+            take = rng.integers(0, n, size=n) if self.ensemble > 1 else np.arange(n)
+            members.append(Ridge(alpha=self.alpha_).fit(X[take], t[take]))
+        self.members_ = members
+        self.full_ = cv
+
+    def _fit_gcn(self, ids: np.ndarray, t: np.ndarray) -> None:
+        try:
+            from .gcn import GCNPredictor
+        except ImportError as err:
+            raise NasgcnError(f"method='gcn' needs predictor.gcn.GCNPredictor ({err}); use method='additive'") from None
+        # iso=False: isomorphic cells can differ in cost (unpruned dead ops still run)
+        self.gcn_ = GCNPredictor(
+            ensemble=max(1, int(self.ensemble)),
+            epochs=self.epochs,
+            loss="mse",
+            iso=False,
+            random_state=self.random_state,
+            device=self.device,
+        ).fit(ids, t)
+        self.noise_rel_ = 0.0
+
+    def predict(self, archs: Any, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Predicted cost (and its std) per architecture; NaN where predicted not to run."""
+        if not hasattr(self, "n_train_"):
+            raise NasgcnError("this CostModel is not fitted yet; call fit() first")
+        ids = self._ids(archs)
+        if self.method == "additive":
+            X = cost_features(ids, self.pairwise_)
+            center = self._inv(self.full_.predict(X))
+            boots = np.stack([self._inv(m.predict(X)) for m in self.members_])
+            spread = boots.std(axis=0) if len(self.members_) > 1 else np.zeros(len(ids))
+        else:
+            mean_t, std_t = self.gcn_.predict(ids, return_std=True)
+            center = self._inv(np.asarray(mean_t))
+            spread = np.abs(self._inv(np.asarray(mean_t) + np.asarray(std_t)) - center)
+        std = np.sqrt(spread**2 + (self.noise_rel_ * np.abs(center)) ** 2)
+        dead = get_space(self.space).is_dead(ids)
+        if self.dead_value_ is not None:
+            center = np.where(dead, self.dead_value_, center)
+            std = np.where(dead, self.dead_std_, std)
+        if self.runnable_ is not None:
+            ok = self.runnable_.predict(cost_features(ids, False)).astype(bool)
+            center = np.where(ok, center, np.nan)
+            std = np.where(ok, std, np.nan)
+        return (center, std) if return_std else center

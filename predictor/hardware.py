@@ -1,0 +1,568 @@
+"""Hardware cost tables: per-target latency/energy columns keyed by ``arch_str``.
+
+A :class:`HardwareTable` holds one row per architecture and one float column per
+metric (``pixel3_latency``, ``edgegpu_energy``, ...), a ``units`` dict (every metric
+has a unit; numbers without units are a classic source of wrong comparisons) and a
+``meta`` dict (device, batch size, precision, source, normalization).
+
+Conventions, all explicit:
+
+* **Keys** are architecture strings, parsed and re-formatted into the space's
+  canonical spelling, so a file with reordered rows or stray spaces joins correctly.
+* **Missing values** (empty cell, ``nan``, ``null``) are kept as NaN and mean *the
+  target cannot run this architecture* (e.g. HW-NAS-Bench's Edge TPU); a NaN fails
+  every constraint on that column in :mod:`predictor.query`.
+* **Isomorphic duplicates**: ``iso="keep"`` keeps each architecture's own
+  measurement; ``iso="mean"``/``"median"`` aggregate over the isomorphism class
+  (ignoring NaN) and broadcast the value to *every* member of the class in the
+  space, so a file measured on one representative per class covers the space.
+* **Units** come from the ``units`` argument, else the sidecar ``<file>.meta.json``,
+  else the target registry, else the column suffix (``_latency`` ms, ``_energy`` mJ).
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import ArchitectureError, LogFormatError, NasgcnError
+from .spaces import get_space
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .lookup import LookupTable
+
+ISO_POLICIES = ("keep", "mean", "median")
+EXACT_COLUMNS = frozenset({"params_m", "flops_m"})
+
+# Columns that identify or describe a row rather than measure a cost.
+ID_COLUMNS = frozenset({"arch_str", "nb201_index", "index", "iso_class", "iso_rep", "dead"})
+SETTING_COLUMNS = frozenset({"batch", "threads", "repeats", "device", "precision"})
+
+_SUFFIX_UNITS = (("_latency", "ms"), ("_energy", "mJ"), ("_power", "W"))
+_MISSING = frozenset({"", "nan", "na", "n/a", "null", "none"})
+
+
+# ----- target registry ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """A known hardware cost column: what it measures, in which unit, from where."""
+
+    name: str
+    column: str
+    unit: str
+    description: str = ""
+    source: str = ""
+    measured: bool = True
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+_TARGETS: dict[str, Target] = {}
+
+
+def register_target(
+    name: str,
+    column: str | None = None,
+    unit: str | None = None,
+    description: str = "",
+    source: str = "",
+    measured: bool = True,
+    **meta: Any,
+) -> Target:
+    """Register a cost target under ``name`` (its column defaults to ``name``).
+
+    Re-registering a name replaces it, so users can correct a unit or description.
+    """
+    column = column or name
+    target = Target(name, column, unit or infer_unit(column, use_registry=False), description, source, measured, meta)
+    _TARGETS[name] = target
+    return target
+
+
+def list_targets(pattern: str = "*") -> list[str]:
+    """Names of registered targets matching a glob ``pattern`` (``"*latency"``)."""
+    return sorted(n for n in _TARGETS if fnmatch.fnmatch(n, pattern))
+
+
+def get_target(name: str) -> Target:
+    if name not in _TARGETS:
+        raise NasgcnError(f"unknown hardware target {name!r}; known: {', '.join(list_targets())}")
+    return _TARGETS[name]
+
+
+def infer_unit(column: str, use_registry: bool = True) -> str:
+    """Unit of a cost column: registry first, then suffix rules; '' means unitless.
+
+    ``<col>_std`` and ``<col>_iqr`` share the unit of ``<col>``.
+    """
+    for extra in ("_std", "_iqr"):
+        if column.endswith(extra):
+            return infer_unit(column[: -len(extra)], use_registry)
+    if use_registry:
+        for t in _TARGETS.values():
+            if t.column == column:
+                return t.unit
+    if column == "params_m":
+        return "M params"
+    if column == "flops_m":
+        return "M MACs"
+    for suffix, unit in _SUFFIX_UNITS:
+        if column.endswith(suffix):
+            return unit
+    return ""
+
+
+_HWNAS = "HW-NAS-Bench v1.0 (Li et al., ICLR 2021), CIFAR-10 NB201 networks, batch 1"
+for _name, _unit, _desc, _measured in (
+    ("edgegpu_latency", "ms", "NVIDIA Jetson TX2 (Edge GPU), TensorRT", True),
+    ("edgegpu_energy", "mJ", "NVIDIA Jetson TX2 (Edge GPU) energy per inference", True),
+    ("raspi4_latency", "ms", "Raspberry Pi 4 CPU, TFLite", True),
+    ("edgetpu_latency", "ms", "Google Edge TPU dev board; NaN where the compiler cannot map the network", True),
+    ("pixel3_latency", "ms", "Google Pixel 3 mobile CPU, TFLite", True),
+    ("eyeriss_latency", "ms", "Eyeriss ASIC, estimated by a simulator", False),
+    ("eyeriss_energy", "mJ", "Eyeriss ASIC energy, estimated", False),
+    ("eyeriss_arithmetic_intensity", "", "Eyeriss arithmetic intensity (ops per byte), estimated", False),
+    ("fpga_latency", "ms", "Xilinx ZC706 FPGA, estimated", False),
+    ("fpga_energy", "mJ", "Xilinx ZC706 FPGA energy, estimated", False),
+):
+    register_target(_name, unit=_unit, description=_desc, source=_HWNAS, measured=_measured, batch=1)
+register_target(
+    "local_cpu",
+    column="cpu_latency",
+    unit="ms",
+    description="this machine's CPU, measured by 'nasgcn latency measure --name cpu' (median of repeats)",
+    source="nasgcn latency measure",
+    measured=True,
+)
+
+
+# ----- parsing helpers ---------------------------------------------------------------
+_STR_INDEX: dict[str, int] = {}
+
+
+def _nb201_string_index() -> dict[str, int]:
+    """Canonical NB201 string -> index, built once (fast path for clean files)."""
+    if not _STR_INDEX:
+        space = get_space("nb201")
+        _STR_INDEX.update({s: i for i, s in enumerate(space.all_strings())})
+    return _STR_INDEX
+
+
+def _arch_indices(space_name: str, archs: Iterable[Any], path: str, lines: list[int | None]) -> np.ndarray:
+    """Space index of every architecture string; bad strings raise with file:line."""
+    space = get_space(space_name)
+    table = _nb201_string_index() if space.name == "nb201" else {}
+    out = np.empty(len(lines), dtype=np.int64)
+    for i, (arch, line) in enumerate(zip(archs, lines, strict=False)):
+        idx = table.get(arch) if isinstance(arch, str) else None
+        if idx is None:
+            try:
+                idx = int(space.index_of(np.asarray([space.parse(str(arch) if arch is not None else "")]))[0])
+            except ArchitectureError as err:
+                where = "" if line is not None else f"record {i + 1}: "
+                raise LogFormatError(path, line, f"{where}{err}", "fix or remove this row") from None
+        out[i] = idx
+    return out
+
+
+def _to_float(value: Any, path: str, line: int | None, column: str) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        v = float(value)
+    else:
+        text = str(value).strip()
+        if text.lower() in _MISSING:
+            return math.nan
+        try:
+            v = float(text)
+        except ValueError:
+            raise LogFormatError(
+                path, line, f"column {column!r}: {text!r} is not a number", "write a number, or leave it empty for NaN"
+            ) from None
+    if math.isinf(v):
+        raise LogFormatError(
+            path, line, f"column {column!r}: infinite value", "leave it empty if the target cannot run"
+        )
+    if v < 0 and (column.endswith(("_latency", "_energy", "_iqr", "_std"))):
+        raise LogFormatError(path, line, f"column {column!r}: negative cost {v}", "costs must be >= 0")
+    return v
+
+
+def _looks_like_cost(name: str, units: Mapping[str, str]) -> bool:
+    """A column that must hold numbers: given a unit, a registered target or a cost suffix."""
+    return name in units or bool(infer_unit(name)) or name.endswith(("_std", "_iqr"))
+
+
+def _is_numeric(values: list[Any]) -> bool:
+    for v in values:
+        if v is None or isinstance(v, (int, float, np.integer, np.floating)):
+            continue
+        text = str(v).strip()
+        if text.lower() in _MISSING:
+            continue
+        try:
+            float(text)
+        except ValueError:
+            return False
+    return True
+
+
+def _read_records(path: Path) -> tuple[list[str], list[list[Any]], list[int | None], dict[str, Any]]:
+    """Header, row values, line numbers and embedded metadata of a file."""
+    suffix = path.suffix.lower()
+    meta: dict[str, Any] = {}
+    if suffix in (".csv", ".tsv", ".txt"):
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh, delimiter="\t" if suffix == ".tsv" else ",")
+            try:
+                header = [h.strip() for h in next(reader)]
+            except StopIteration:
+                raise LogFormatError(
+                    str(path), 1, "the file is empty", "expected a header line with arch_str"
+                ) from None
+            rows, lines = [], []
+            for row in reader:
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise LogFormatError(
+                        str(path),
+                        reader.line_num,
+                        f"expected {len(header)} fields, found {len(row)}",
+                        "the line is truncated or has extra commas",
+                    )
+                rows.append(row)
+                lines.append(reader.line_num)
+        return header, rows, lines, meta
+    if suffix in (".jsonl", ".ndjson"):
+        records, lines = [], []
+        with open(path, encoding="utf-8") as fh:
+            for lineno, text in enumerate(fh, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    rec = json.loads(text)
+                except json.JSONDecodeError as err:
+                    raise LogFormatError(
+                        str(path), lineno, f"invalid JSON ({err.msg})", "one JSON object per line"
+                    ) from None
+                if not isinstance(rec, dict):
+                    raise LogFormatError(str(path), lineno, "expected a JSON object", "one JSON object per line")
+                records.append(rec)
+                lines.append(lineno)
+        return (*_records_to_rows(records, path, lines), meta)
+    if suffix == ".json":
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise LogFormatError(str(path), err.lineno, f"invalid JSON ({err.msg})") from None
+        if isinstance(obj, dict) and "rows" in obj:
+            meta = {k: v for k, v in obj.items() if k != "rows"}
+            obj = obj["rows"]
+        if isinstance(obj, dict):  # column layout {"arch_str": [...], "x": [...]}
+            header = list(obj)
+            cols = [list(v) if isinstance(v, list) else None for v in obj.values()]
+            if any(c is None for c in cols) or len({len(c) for c in cols}) > 1:  # type: ignore[arg-type]
+                raise LogFormatError(str(path), None, "column layout needs lists of equal length", "")
+            rows = [list(r) for r in zip(*cols, strict=False)]  # type: ignore[misc]
+            return header, rows, [None] * len(rows), meta
+        if isinstance(obj, list):
+            return (*_records_to_rows(obj, path, [None] * len(obj)), meta)
+        raise LogFormatError(str(path), None, "expected a list of row objects or a dict of columns")
+    if suffix in (".parquet", ".pq"):
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise NasgcnError(
+                f"{path}: reading Parquet needs pyarrow, which is not installed (pip install pyarrow), "
+                "or convert the file to CSV/JSON"
+            ) from None
+        data = pq.read_table(path).to_pydict()
+        header = list(data)
+        rows = [list(r) for r in zip(*data.values(), strict=False)]
+        return header, rows, [i + 2 for i in range(len(rows))], meta
+    raise NasgcnError(f"{path}: unsupported hardware file type {suffix!r}; use .csv, .json, .jsonl or .parquet")
+
+
+def _records_to_rows(
+    records: list[Any], path: Path, lines: list[int | None]
+) -> tuple[list[str], list[list[Any]], list[int | None]]:
+    header: list[str] = []
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise LogFormatError(str(path), lines[i], f"record {i + 1} is not an object")
+        for k in rec:
+            if k not in header:
+                header.append(k)
+    rows = [[rec.get(k) for k in header] for rec in records]
+    return header, rows, lines
+
+
+# ----- the table -----------------------------------------------------------------------
+class HardwareTable:
+    """Cost columns for architectures of a space, keyed by canonical ``arch_str``.
+
+    ``columns`` maps names to equal-length numpy arrays; ``arch_str`` is required,
+    cost columns are float64 (NaN = cannot run). ``units`` has an entry for every
+    cost column; ``meta`` records device, batch size, precision, source, normalization.
+    """
+
+    def __init__(
+        self,
+        columns: Mapping[str, Any],
+        units: Mapping[str, str] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        space: str = "nb201",
+    ) -> None:
+        cols = {k: np.asarray(v) for k, v in columns.items()}
+        if "arch_str" not in cols:
+            raise NasgcnError(f"a hardware table needs an 'arch_str' column; got {', '.join(cols) or 'none'}")
+        lengths = {len(v) for v in cols.values()}
+        if len(lengths) > 1:
+            raise NasgcnError(f"hardware columns differ in length: { {k: len(v) for k, v in cols.items()} }")
+        cols["arch_str"] = cols["arch_str"].astype(object)
+        for name in self._metric_names(cols):
+            cols[name] = cols[name].astype(np.float64)
+        self.space = space
+        self.columns: dict[str, np.ndarray] = cols
+        given = dict(units or {})
+        self.units: dict[str, str] = {m: given.get(m, infer_unit(m)) for m in self.metrics}
+        self.meta: dict[str, Any] = dict(meta or {})
+
+    @staticmethod
+    def _metric_names(cols: Mapping[str, np.ndarray]) -> list[str]:
+        return [
+            k for k, v in cols.items() if k not in ID_COLUMNS and k not in SETTING_COLUMNS and v.dtype.kind in "fiu"
+        ]
+
+    @property
+    def metrics(self) -> list[str]:
+        """Cost columns (everything numeric except identifiers and measurement settings)."""
+        return self._metric_names(self.columns)
+
+    # ----- reading ----------------------------------------------------------------
+    @classmethod
+    def read(
+        cls,
+        path: str | os.PathLike,
+        units: Mapping[str, str] | None = None,
+        iso: str = "keep",
+        space: str = "nb201",
+        meta: Mapping[str, Any] | None = None,
+    ) -> "HardwareTable":
+        """Load a generic hardware file: ``arch_str`` plus one column per metric.
+
+        Formats: ``.csv``/``.tsv``, ``.json`` (list of row objects, dict of columns,
+        or ``{"rows": [...], "units": {...}, ...}``), ``.jsonl``, ``.parquet``
+        (needs pyarrow). ``units`` overrides inferred units; ``iso`` is the policy for
+        isomorphic duplicates (see the module docstring). Bad rows raise
+        :class:`LogFormatError` naming the file and line.
+        """
+        if iso not in ISO_POLICIES:
+            raise NasgcnError(f"iso policy must be one of {', '.join(ISO_POLICIES)}, got {iso!r}")
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such hardware file")
+        header, rows, lines, embedded = _read_records(p)
+        sp = str(p)
+        if "arch_str" not in header:
+            raise LogFormatError(
+                sp,
+                1 if lines and lines[0] else None,
+                f"no 'arch_str' column (columns: {', '.join(header)})",
+                "name the architecture column arch_str",
+            )
+        dupes = {h for h in header if header.count(h) > 1}
+        if dupes:
+            raise LogFormatError(sp, 1, f"duplicate column name(s) {sorted(dupes)}")
+        info: dict[str, Any] = {}
+        sidecar = Path(sp + ".meta.json")
+        if sidecar.exists():
+            info.update(json.loads(sidecar.read_text(encoding="utf-8")))
+        info.update(embedded)
+        info.update(meta or {})
+        file_units = dict(info.pop("units", {}) or {})
+        file_units.update(units or {})
+        info.setdefault("source", str(p))
+
+        a = header.index("arch_str")
+        idx = _arch_indices(space, [r[a] for r in rows], sp, lines)
+        s = get_space(space)
+        cols: dict[str, np.ndarray] = {}
+        for j, name in enumerate(header):
+            if name == "arch_str" or name in ("nb201_index", "index", "iso_class", "iso_rep", "dead"):
+                continue  # identifiers are recomputed from arch_str, never trusted
+            values = [r[j] for r in rows]
+            if name in SETTING_COLUMNS:
+                distinct = {str(v) for v in values}
+                info.setdefault(name, _scalar(values[0]) if len(distinct) == 1 else sorted(distinct))
+                continue
+            if not _is_numeric(values) and not _looks_like_cost(name, file_units):
+                continue  # free text (comments, labels): not a cost
+            cols[name] = np.asarray(
+                [_to_float(v, sp, ln, name) for v, ln in zip(values, lines, strict=False)], dtype=np.float64
+            )
+        if not cols:
+            raise LogFormatError(
+                sp, None, "no numeric cost column besides arch_str", "add e.g. a <device>_latency column"
+            )
+        order = np.argsort(idx, kind="stable")
+        if iso == "keep":
+            sorted_idx = idx[order]
+            dup = np.flatnonzero(sorted_idx[1:] == sorted_idx[:-1])
+            if dup.size:
+                i, j = order[dup[0]], order[dup[0] + 1]
+                raise LogFormatError(
+                    sp,
+                    lines[j],
+                    f"architecture {s.format(s.all_ids()[idx[j]])} repeats line {lines[i]}",
+                    "remove the duplicate or read with iso='mean'/'median' to aggregate",
+                )
+            ids = s.all_ids()[idx]
+            frame = {"arch_str": np.asarray(s.decode(ids), dtype=object), **cols}
+            info["iso_policy"] = "keep"
+            return cls(frame, file_units, info, space)
+        return cls._aggregate(s, idx, cols, iso, file_units, info, space)
+
+    @classmethod
+    def _aggregate(
+        cls,
+        s: Any,
+        idx: np.ndarray,
+        cols: dict[str, np.ndarray],
+        how: str,
+        units: dict[str, str],
+        info: dict[str, Any],
+        space: str,
+    ) -> "HardwareTable":
+        """Aggregate rows per isomorphism class and broadcast to all class members."""
+        all_ids = s.all_ids()
+        iso = s.iso_class(all_ids[idx])
+        n_classes = s.num_unique
+        agg: dict[str, np.ndarray] = {}
+        for name, v in cols.items():
+            agg[name] = _group_stat(iso, v, n_classes, how)
+        measured = np.zeros(n_classes, dtype=bool)
+        measured[iso] = True
+        space_iso = s.iso_class(all_ids)
+        keep = measured[space_iso]
+        ids = all_ids[keep]
+        frame = {"arch_str": np.asarray(s.decode(ids), dtype=object)}
+        for name, per_class in agg.items():
+            frame[name] = per_class[space_iso[keep]]
+        info["iso_policy"] = how
+        info["iso_note"] = f"{how} over each isomorphism class, broadcast to every member of the space"
+        return cls(frame, units, info, space)
+
+    # ----- access -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.columns["arch_str"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise NasgcnError(f"no hardware column {name!r}; columns: {', '.join(self.columns)}") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.columns
+
+    def __repr__(self) -> str:
+        cols = ", ".join(f"{m} [{self.units.get(m) or '-'}]" for m in self.metrics)
+        return f"HardwareTable({len(self)} rows: {cols})"
+
+    def values(self, column: str, archs: Iterable[str]) -> np.ndarray:
+        """Values of ``column`` for the given architecture strings (NaN where absent)."""
+        pos = self._positions(list(archs))
+        col = self[column].astype(np.float64)
+        return np.where(pos >= 0, col[np.maximum(pos, 0)], np.nan)
+
+    def _positions(self, archs: list[Any]) -> np.ndarray:
+        """Row of each architecture in this table, -1 where absent."""
+        s = get_space(self.space)
+        own = _arch_indices(self.space, self.columns["arch_str"].tolist(), "hardware table", [None] * len(self))
+        where = np.full(s.size, -1, dtype=np.int64)
+        where[own] = np.arange(len(self))
+        other = _arch_indices(self.space, archs, "lookup table", [None] * len(archs))
+        return where[other]
+
+    # ----- output and joins ---------------------------------------------------------
+    def to_csv(self, path: str | os.PathLike) -> None:
+        """Write atomically; units and metadata go to ``<path>.meta.json``."""
+        from .table import write_csv
+
+        write_csv(path, self.columns, {**self.meta, "units": self.units})
+
+    def join(
+        self, table: "LookupTable", columns: Iterable[str] | None = None, overwrite: bool = False
+    ) -> "LookupTable":
+        """The lookup table with this table's cost columns added, matched by ``arch_str``.
+
+        Architectures the hardware file lacks get NaN (they then fail constraints on
+        those columns). Units are recorded in the result's ``meta["units"]``. By default
+        ``params_m``/``flops_m`` of the file are skipped: the exact cost model provides them.
+        """
+        from .lookup import LookupTable
+
+        # FLOPs and params come from the exact cost model: a file's own copies are not joined by default
+        names = list(columns) if columns is not None else [m for m in self.metrics if m not in EXACT_COLUMNS]
+        for name in names:
+            if name not in self.columns:
+                raise NasgcnError(f"no hardware column {name!r}; columns: {', '.join(self.metrics)}")
+            if name in table.columns and not overwrite:
+                raise NasgcnError(
+                    f"column {name!r} is already in the lookup table; drop it there or pass overwrite=True"
+                )
+        pos = self._positions(table["arch_str"].tolist())
+        found = pos >= 0
+        cols = dict(table.columns)
+        for name in names:
+            v = self.columns[name].astype(np.float64)
+            cols[name] = np.where(found, v[np.maximum(pos, 0)], np.nan)
+        meta = dict(table.meta)
+        meta["units"] = {**meta.get("units", {}), **{n: self.units.get(n, infer_unit(n)) for n in names}}
+        hw_meta = {k: v for k, v in self.meta.items() if k != "units"}
+        meta.setdefault("hardware", []).append({"columns": names, "matched": int(found.sum()), **hw_meta})
+        return LookupTable(cols, meta)
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, str):
+        t = v.strip()
+        for conv in (int, float):
+            try:
+                return conv(t)
+            except ValueError:
+                pass
+        return t
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _group_stat(group: np.ndarray, values: np.ndarray, n_groups: int, how: str) -> np.ndarray:
+    """NaN-ignoring mean or median of ``values`` per group id (vectorized)."""
+    ok = ~np.isnan(values)
+    if how == "mean":
+        count = np.bincount(group[ok], minlength=n_groups)
+        total = np.bincount(group[ok], weights=values[ok], minlength=n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    g, v = group[ok], values[ok]
+    order = np.lexsort((v, g))
+    g, v = g[order], v[order]
+    count = np.bincount(g, minlength=n_groups)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    has = count > 0
+    lo = start + (count - 1) // 2
+    hi = start + count // 2
+    out = np.full(n_groups, np.nan)
+    out[has] = 0.5 * (v[lo[has]] + v[hi[has]])
+    return out

@@ -1,0 +1,157 @@
+"""``nasgcn query`` and ``nasgcn latency predict`` end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from predictor.cli.main import main
+from predictor.lookup import LookupTable
+from predictor.spaces import get_space
+
+SPACE = get_space("nb201")
+
+
+@pytest.fixture(scope="module")
+def table_csv(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("q") / "table.csv"
+    LookupTable.build(rng.normal(90, 2, SPACE.size), np.full(SPACE.size, 0.25)).to_csv(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def hw_csv(tmp_path_factory):
+    """A device that runs every third architecture (others missing or NaN); rows shuffled."""
+    rng = np.random.default_rng(1)
+    idx = rng.permutation(SPACE.size)[:6000]
+    path = tmp_path_factory.mktemp("hw") / "dev.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["arch_str", "dev_latency"])
+        for i, a in zip(idx, SPACE.decode(SPACE.all_ids()[idx]), strict=False):
+            w.writerow([a, "" if i % 3 else 1.0 + (i % 50) / 10])
+    return path
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_json_rows_best_first_with_constrained_columns(table_csv, capsys):
+    rows = _json(
+        capsys, ["query", str(table_csv), "--max", "flops_m=100", "--max", "params_m=1.0", "--top", "5", "--json"]
+    )
+    assert len(rows) == 5
+    for r in rows:
+        assert {"arch_str", "pred", "flops_m", "params_m", "pred_std", "iso_class"} <= set(r)
+        assert r["flops_m"] <= 100 and r["params_m"] <= 1.0
+    preds = [r["pred"] for r in rows]
+    assert preds == sorted(preds, reverse=True)
+    table = LookupTable.read_csv(table_csv)
+    ok = (table["flops_m"] <= 100) & (table["params_m"] <= 1.0)
+    assert preds[0] == pytest.approx(table["pred"][ok].max())
+
+
+def test_hardware_join_unique_and_nan(table_csv, hw_csv, capsys):
+    rows = _json(
+        capsys,
+        [
+            "query",
+            str(table_csv),
+            "--hardware",
+            str(hw_csv),
+            "--max",
+            "dev_latency=2.0",
+            "--top",
+            "20",
+            "--unique",
+            "--json",
+        ],
+    )
+    assert rows and all(r["dev_latency"] is not None and r["dev_latency"] <= 2.0 for r in rows)
+    assert len({r["iso_class"] for r in rows}) == len(rows)
+    # each value really belongs to its architecture (the file was shuffled)
+    for r in rows:
+        i = int(SPACE.index_of(np.asarray([SPACE.parse(r["arch_str"])]))[0])
+        assert i % 3 == 0 and r["dev_latency"] == pytest.approx(1.0 + (i % 50) / 10)
+
+
+def test_text_output_pareto_and_plot(table_csv, tmp_path, capsys):
+    assert main(["query", str(table_csv), "--max", "flops_m=50", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "flops_m [M MACs]" in out and out.count("|+|") == 6  # two per arch string, 3 rows
+    assert "top 3 of 15,625 architectures" in out
+    rows = _json(capsys, ["query", str(table_csv), "--pareto", "flops_m", "--json"])
+    flops = [r["flops_m"] for r in rows]
+    preds = [r["pred"] for r in rows]
+    assert flops == sorted(flops) and preds == sorted(preds)
+    png = tmp_path / "front.png"
+    assert main(["query", str(table_csv), "--max", "flops_m=100", "--top", "5", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_errors_are_one_line(table_csv, capsys):
+    assert main(["query", str(table_csv), "--max", "nope=1"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown column 'nope'" in err and "flops_m" in err and "Traceback" not in err
+    assert main(["query", str(table_csv), "--top", "0"]) == 1
+    assert "--top" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["query", str(table_csv), "--max", "flops_m"])
+    assert "COL=VALUE" in capsys.readouterr().err
+
+
+def test_latency_targets_lists_registry(capsys):
+    assert main(["latency", "targets"]) == 0
+    out = capsys.readouterr().out
+    assert "pixel3_latency" in out and "ms" in out and "measured" in out
+    rows = _json(capsys, ["latency", "targets", "--json"])
+    assert {r["name"] for r in rows} >= {"edgegpu_latency", "fpga_energy", "local_cpu"}
+
+
+def test_query_path_imports_no_torch_or_pandas(table_csv):
+    code = (
+        "import sys; from predictor.cli.main import main; "
+        f"rc = main(['query', {str(table_csv)!r}, '--max', 'flops_m=100', '--top', '2', '--json']); "
+        "heavy = [m for m in ('torch', 'pandas', 'torch_geometric', 'sklearn') if m in sys.modules]; "
+        "print('HEAVY', heavy, file=sys.stderr); sys.exit(rc)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "HEAVY []" in res.stderr
+
+
+def test_latency_predict_then_query_with_margin(table_csv, tmp_path, capsys):
+    """Fit on 150 synthetic additive latencies, write the space, constrain with z."""
+    rng = np.random.default_rng(2)
+    op_cost = np.array([0.0, 0.05, 0.4, 1.0, 0.2])
+    idx = rng.choice(SPACE.size, 150, replace=False)
+    ids = SPACE.all_ids()[idx]
+    lat = 2.0 + op_cost[ids].sum(1) * rng.normal(1, 0.02, len(idx))
+    measured = tmp_path / "m.csv"
+    with open(measured, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["arch_str", "toy_latency"])
+        w.writerows(zip(SPACE.decode(ids), lat, strict=False))
+    out = tmp_path / "pred.csv"
+    assert main(["latency", "predict", str(measured), "--out", str(out), "--ensemble", "3"]) == 0
+    capsys.readouterr()
+    full = LookupTable.read_csv(out)
+    assert len(full) == SPACE.size and {"toy_latency", "toy_latency_std"} <= set(full.columns)
+    truth = 2.0 + op_cost[SPACE.all_ids()].sum(1)
+    alive = ~SPACE.is_dead(SPACE.all_ids())
+    rel = np.abs(full["toy_latency"] - truth) / truth
+    assert np.mean(rel[alive] <= 0.1) > 0.95
+    assert np.all(full["toy_latency_std"][alive] > 0)
+    base = ["query", str(table_csv), "--hardware", str(out), "--max", "toy_latency=4.0", "--top", "50", "--json"]
+    plain = _json(capsys, base)
+    safe = _json(capsys, [*base, "--z", "3"])
+    assert all(r["toy_latency"] + 3 * r["toy_latency_std"] <= 4.0 for r in safe)
+    assert any(r["toy_latency"] + 3 * r["toy_latency_std"] > 4.0 for r in plain)

@@ -1,0 +1,175 @@
+"""Latency measurement (timing, resumable output) and the cost model."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from predictor.cost_model import CostModel, cost_features, live_edges
+from predictor.errors import NasgcnError
+from predictor.hardware import HardwareTable
+from predictor.spaces import get_space
+from supernet.latency import MeasureConfig, measure_space, plan_classes, time_model
+
+SPACE = get_space("nb201")
+TINY = dict(channels=4, cells=1, input_size=8, warmup=1, repeats=2, threads=1)
+
+
+def _fake_builder(arch: str) -> nn.Module:
+    """A tiny stand-in network whose size depends on the architecture (fast, deterministic)."""
+    width = 1 + sum(SPACE.parse(arch))
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, width), nn.ReLU(), nn.Linear(width, 10))
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_time_model_reports_median_and_spread():
+    med, iqr, times = time_model(nn.Linear(8, 8), torch.randn(2, 8), warmup=1, repeats=7)
+    assert times.shape == (7,) and np.all(times > 0)
+    assert med == pytest.approx(np.median(times)) and iqr >= 0
+
+
+def test_measure_writes_every_member_and_resumes(tmp_path):
+    out = tmp_path / "lat.csv"
+    cfg = MeasureConfig(name="toy", **TINY)
+    s1 = measure_space(out, cfg, sample=4, seed=3, progress=False, builder=_fake_builder)
+    assert s1["measured"] == 4 and s1["skipped"] == 0
+    rows = _rows(out)
+    assert list(rows[0]) == [
+        "arch_str",
+        "toy_latency",
+        "toy_latency_iqr",
+        "iso_rep",
+        "batch",
+        "threads",
+        "device",
+        "repeats",
+    ]
+    plan = plan_classes(4, seed=3)
+    iso = SPACE.iso_class(SPACE.all_ids())
+    assert len(rows) == int(np.isin(iso, plan).sum())  # all members of the 4 classes
+    for r in rows:  # members share the representative's measurement
+        assert (
+            SPACE.iso_class(np.asarray([SPACE.parse(r["arch_str"])]))[0]
+            == SPACE.iso_class(np.asarray([SPACE.parse(r["iso_rep"])]))[0]
+        )
+    # a kill mid-line leaves a partial last line: it is dropped, finished classes skipped
+    with open(out, "a") as fh:
+        fh.write("|nor_conv_3x3~0|+|none~0|no")
+    s2 = measure_space(out, cfg, sample=6, seed=3, progress=False, builder=_fake_builder)
+    assert s2["skipped"] == 4 and s2["measured"] == 2
+    hw = HardwareTable.read(out)  # the resumed file is clean
+    assert len(hw) == int(np.isin(iso, plan_classes(6, seed=3)).sum())
+    assert hw.units["toy_latency"] == "ms" and hw.meta["batch"] == 1 and hw.meta["device"] == "cpu"
+    assert np.all(hw["toy_latency"] > 0)
+
+
+def test_resume_refuses_other_settings_and_validates(tmp_path):
+    out = tmp_path / "lat.csv"
+    measure_space(out, MeasureConfig(**TINY), sample=1, progress=False, builder=_fake_builder)
+    with pytest.raises(NasgcnError, match="other settings"):
+        measure_space(out, MeasureConfig(**{**TINY, "channels": 8}), sample=1, progress=False, builder=_fake_builder)
+    with pytest.raises(NasgcnError, match="must be a positive integer"):
+        MeasureConfig(repeats=0)
+    with pytest.raises(NasgcnError, match="sample"):
+        plan_classes(0)
+
+
+def test_representatives_only(tmp_path):
+    out = tmp_path / "reps.csv"
+    measure_space(
+        out, MeasureConfig(**TINY), sample=5, representatives_only=True, progress=False, builder=_fake_builder
+    )
+    rows = _rows(out)
+    assert len(rows) == 5 and all(r["arch_str"] == r["iso_rep"] for r in rows)
+    # iso="mean" broadcasts each representative's value to its whole class
+    hw = HardwareTable.read(out, iso="mean")
+    iso = SPACE.iso_class(SPACE.all_ids())
+    assert len(hw) == int(np.isin(iso, plan_classes(5)).sum())
+
+
+def test_cli_measures_the_real_network(tmp_path, capsys):
+    pytest.importorskip("supernet.models")
+    from predictor.cli.main import main
+
+    out = tmp_path / "cpu.csv"
+    argv = ["latency", "measure", "--out", str(out), "--sample", "3", "--channels", "4", "--cells", "1"]
+    argv += ["--input-size", "8", "--repeats", "2", "--warmup", "1", "--threads", "1", "--no-progress"]
+    assert main(argv) == 0
+    assert "measured 3 isomorphism classes" in capsys.readouterr().out
+    hw = HardwareTable.read(out)
+    assert hw.metrics == ["cpu_latency", "cpu_latency_iqr"] and np.all(hw["cpu_latency"] > 0)
+    assert main(argv) == 0  # rerun: nothing left to do
+    assert "measured 0 isomorphism classes (3 already" in capsys.readouterr().out
+    assert main([*argv[:-1], "--device", "cuda:99"]) == 1 or torch.cuda.is_available()
+
+
+# ----- cost model ------------------------------------------------------------------------
+def test_live_edges_and_features():
+    ids = np.array([[3, 0, 0, 0, 0, 3], [3, 3, 3, 3, 3, 3], [0, 0, 0, 0, 0, 0]])
+    live = live_edges(ids)
+    # node 1 is fed but feeds nothing that reaches the output; edge 2->3 has a zero input
+    assert live[0].tolist() == [False] * 6
+    assert live[1].all() and not live[2].any()
+    assert cost_features(ids, pairwise=False).shape == (3, 60)
+    assert cost_features(ids, pairwise=True).shape == (3, 60 + 15 * 25)
+
+
+def _synthetic(n, seed, noise=0.02):
+    rng = np.random.default_rng(seed)
+    op_cost = np.array([0.0, 0.1, 0.5, 1.5, 0.3])
+    all_ids = SPACE.all_ids()
+    truth = 1.0 + op_cost[all_ids].sum(1)
+    truth[SPACE.is_dead(all_ids)] = 0.05  # a compiler pruned the cut-off cells
+    idx = rng.choice(SPACE.size, n, replace=False)
+    y = truth[idx] * rng.normal(1, noise, n)
+    return idx, y, truth
+
+
+def test_cost_model_fills_the_space_with_uncertainty():
+    idx, y, truth = _synthetic(300, 0)
+    all_ids = SPACE.all_ids()
+    model = CostModel(ensemble=4, random_state=0).fit(all_ids[idx], y)
+    pred, std = model.predict(all_ids, return_std=True)
+    dead = SPACE.is_dead(all_ids)
+    assert np.mean(np.abs(pred[~dead] - truth[~dead]) <= 0.1 * truth[~dead]) > 0.97
+    assert np.all(std[~dead] > 0)
+    assert np.mean(truth[~dead] <= pred[~dead] + 2 * std[~dead]) > 0.9  # the margin covers the truth
+    if (SPACE.is_dead(all_ids[idx])).any():
+        np.testing.assert_allclose(pred[dead], np.median(y[SPACE.is_dead(all_ids[idx])]))
+    again = CostModel(ensemble=4, random_state=0).fit(all_ids[idx], y).predict(all_ids[:50])
+    np.testing.assert_array_equal(again, pred[:50])  # seeded
+
+
+def test_cost_model_learns_which_archs_cannot_run():
+    idx, y, _ = _synthetic(400, 1)
+    ids = SPACE.all_ids()[idx]
+    y = np.where(ids[:, 5] == 4, np.nan, y)  # the device cannot run pooling on edge 2->3
+    model = CostModel(ensemble=2).fit(ids, y)
+    pred = model.predict(SPACE.all_ids())
+    cannot = SPACE.all_ids()[:, 5] == 4
+    assert np.isnan(pred[cannot]).mean() > 0.95 and np.isnan(pred[~cannot]).mean() < 0.05
+
+
+def test_cost_model_options_change_behaviour_and_errors():
+    idx, y, _ = _synthetic(200, 2)
+    ids = SPACE.all_ids()[idx]
+    lin = CostModel(pairwise=False, ensemble=1).fit(ids, y)
+    log = CostModel(pairwise=False, ensemble=1, log=True).fit(ids, y)
+    pw = CostModel(pairwise=True, ensemble=1).fit(ids, y)
+    p = [m.predict(SPACE.all_ids()[:200]) for m in (lin, log, pw)]
+    assert not np.allclose(p[0], p[1]) and not np.allclose(p[0], p[2])
+    assert pw.pairwise_ is True and lin.pairwise_ is False
+    with pytest.raises(NasgcnError, match="not fitted"):
+        CostModel().predict(ids)
+    with pytest.raises(NasgcnError, match="method"):
+        CostModel(method="forest").fit(ids, y)
+    with pytest.raises(NasgcnError, match="at least 10"):
+        CostModel().fit(ids[:5], y[:5])
