@@ -1,0 +1,305 @@
+"""``nasgcn fit``, ``nasgcn table`` and ``nasgcn evaluate``: the GCN predictor from the command line."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    fit = sub.add_parser(
+        "fit",
+        help="fit a GCN predictor on evaluation logs",
+        description=(
+            "Fit a GCN predictor on one or more evaluation logs (CSV/JSONL with arch_str and a target "
+            "column). To mix many cheap noisy labels (e.g. supernet accuracies, the LOGs) with a few "
+            "accurate ones (stand-alone training results), pass the accurate logs with --accurate: the "
+            "model is then expressed in the units of the accurate target, learns an affine calibration "
+            "of the noisy labels (plus a parameter-count term) and ranks within each source. Writes "
+            "MODEL (torch state_dict) and MODEL.json (config: space, target, training-set size, data hash)."
+        ),
+    )
+    fit.add_argument("logs", nargs="+", metavar="LOG", help="evaluation log(s) with the (noisy) labels")
+    fit.add_argument("--target", required=True, metavar="COL", help="metric column of LOG to fit")
+    fit.add_argument("--out", default="model.pt", metavar="MODEL", help="model path (default: model.pt)")
+    fit.add_argument("--epochs", type=int, default=150, metavar="E", help="training epochs (default: 150)")
+    fit.add_argument("--ensemble", type=int, default=3, metavar="K", help="deep-ensemble members (default: 3)")
+    fit.add_argument("--loss", choices=("mse", "rank", "mix"), default="mix", help="training loss (default: mix)")
+    fit.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    fit.add_argument(
+        "--accurate",
+        nargs="+",
+        default=[],
+        metavar="LOG",
+        help="log(s) of accurate labels (e.g. stand-alone results) to fit together with the noisy LOGs",
+    )
+    fit.add_argument(
+        "--accurate-target",
+        metavar="COL",
+        help="metric column of the --accurate logs (default: the same as --target)",
+    )
+    fit.add_argument(
+        "--accurate-weight",
+        default="auto",
+        metavar="W",
+        help="weight of one accurate label relative to one noisy label, or 'auto' = "
+        "max(1, 0.75 * n_noisy / n_accurate) (default: auto)",
+    )
+    fit.add_argument("--hidden", type=int, default=32, help="hidden width (default: 32)")
+    fit.add_argument("--layers", type=int, default=3, help="graph-convolution layers (default: 3)")
+    fit.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default: 0.003)")
+    fit.add_argument(
+        "--batch-size", default="auto", help="mini-batch size or 'auto' = max(64, ceil(n/8)) (default: auto)"
+    )
+    fit.add_argument("--early-stopping", action="store_true", help="hold out 10%% of labels and stop early")
+    fit.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
+    fit.add_argument(
+        "--on-error",
+        choices=("raise", "skip"),
+        default="raise",
+        help="bad log rows: stop with file:line (raise, default) or skip them with a warning",
+    )
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default: 1; the model is tiny, more threads rarely help)",
+    )
+    fit.set_defaults(func=_fit)
+
+    table = sub.add_parser(
+        "table",
+        help="predict every architecture and write the lookup table",
+        description=(
+            "Predict all architectures of the model's space (15,625 for nb201) in one pass and write a "
+            "CSV with arch_str, index, iso_class, dead, params_m, flops_m, pred, pred_std "
+            "(ensemble std) plus TABLE.csv.meta.json (model, target, data hash)."
+        ),
+    )
+    table.add_argument("model", metavar="MODEL", help="model written by 'nasgcn fit'")
+    table.add_argument("--out", required=True, metavar="TABLE.csv", help="output CSV (written atomically)")
+    table.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: cpu)")
+    table.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    table.add_argument(
+        "--no-overlay",
+        action="store_true",
+        help="for models fitted with --accurate: keep predictions for the accurately measured architectures "
+        "(default: they get their measured value, pred_std 0 and measured=True)",
+    )
+    table.set_defaults(func=_table)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="rank metrics of a table's predictions against measured values",
+        description=(
+            "Join TABLE.csv (column --pred, default pred) with FILE (any CSV with arch_str and COL) by "
+            "canonical arch_str and report Kendall tau, Spearman, Kendall tau among the true top 1 %% and "
+            "5 %%, precision@10/100, NDCG@10 and the regret of the top-1 pick. Rows with NaN are dropped."
+        ),
+    )
+    ev.add_argument("table", metavar="TABLE.csv", help="lookup table (or any CSV with arch_str and --pred)")
+    ev.add_argument("--truth", required=True, metavar="FILE", help="CSV with arch_str and the measured column")
+    ev.add_argument("--column", required=True, metavar="COL", help="measured column of FILE (higher is better)")
+    ev.add_argument("--pred", default="pred", metavar="COL", help="score column of TABLE.csv (default: pred)")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(func=_evaluate)
+
+
+def _read_target(paths: list[str], column: str, on_error: str):
+    from ..errors import NasgcnError
+    from ..logs import read_logs
+
+    log = read_logs(paths, metrics=[column], on_error=on_error)
+    if column not in log.metrics:
+        raise NasgcnError(f"{', '.join(paths)}: no metric column {column!r}; columns: {', '.join(log.columns)}")
+    if len(log) == 0:
+        raise NasgcnError(f"{', '.join(paths)}: no usable rows")
+    return log.arch_str.tolist(), log.metrics[column]
+
+
+def _set_threads(n: int) -> None:
+    import torch
+
+    from ..errors import NasgcnError
+
+    if n < 1:
+        raise NasgcnError(f"--threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    import time
+
+    from ..errors import NasgcnError
+    from ..noisy import fit_noisy_accurate
+
+    _set_threads(args.threads)
+    archs, y = _read_target(args.logs, args.target, args.on_error)
+    acc_archs, acc_y = None, None
+    acc_target = args.accurate_target or args.target
+    weight = args.accurate_weight
+    if weight != "auto":
+        try:
+            weight = float(weight)
+        except ValueError:
+            raise NasgcnError(f"--accurate-weight must be a number or 'auto', got {weight!r}") from None
+    if args.accurate:
+        acc_archs, acc_y = _read_target(args.accurate, acc_target, args.on_error)
+    start = time.perf_counter()
+    est = fit_noisy_accurate(
+        archs,
+        y,
+        acc_archs,
+        acc_y,
+        accurate_weight=weight,
+        hidden=args.hidden,
+        num_layers=args.layers,
+        loss=args.loss,
+        ensemble=args.ensemble,
+        epochs=args.epochs,
+        batch_size=args.batch_size if args.batch_size == "auto" else int(args.batch_size),
+        lr=args.lr,
+        early_stopping=args.early_stopping,
+        random_state=args.seed,
+        device=args.device,
+        n_threads=args.threads,
+        verbose=not args.quiet,
+    )
+    est.target_ = acc_target if args.accurate else args.target
+    est.meta_ = {
+        "logs": [str(p) for p in args.logs],
+        "log_target": args.target,
+        "accurate_logs": [str(p) for p in args.accurate],
+        "accurate_target": acc_target if args.accurate else None,
+        "accurate_weight": args.accurate_weight if args.accurate else None,
+        "n_noisy": len(archs) if args.accurate else 0,
+        "n_accurate": len(acc_archs) if acc_archs is not None else len(archs),
+    }
+    est.save(args.out)
+    took = time.perf_counter() - start
+    what = f"{len(archs)} labels ({args.target})"
+    if args.accurate:
+        what = f"{len(archs)} noisy ({args.target}) + {len(acc_archs)} accurate ({acc_target}) labels"
+    print(f"fitted {args.ensemble}-member GCN on {what} in {took:.1f}s, {est.n_epochs_} epochs")
+    print(f"wrote {args.out} and {args.out}.json (target {est.target_}, data sha256 {est.data_hash_[:12]}...)")
+    return 0
+
+
+def _table(args: argparse.Namespace) -> int:
+    from ..gcn import GCNPredictor
+    from ..lookup import LookupTable
+
+    _set_threads(args.threads)
+    est = GCNPredictor.load(args.model, device=args.device)
+    pred, std = est.predict_space(return_std=True)
+    measured = getattr(est, "measured_", None)
+    n_measured = 0
+    if measured and not args.no_overlay:
+        from ..noisy import overlay_measured
+
+        pred, std, mask = overlay_measured(pred, std, measured["arch_str"], measured["y"], est.space)
+        n_measured = int(mask.sum())
+    meta = {
+        "model": str(args.model),
+        "target": est.target_,
+        "data_sha256": est.data_hash_,
+        "n_train": est.n_train_,
+        "ensemble": est.ensemble,
+        "pred": "ensemble mean, units of the target",
+        "pred_std": "ensemble standard deviation",
+        "measured_overlay": n_measured,
+    }
+    table = LookupTable.build(pred, std, space=est.space, meta=meta)
+    if measured and not args.no_overlay:
+        table.columns["measured"] = mask
+    table.to_csv(args.out)
+    print(f"wrote {len(table):,} rows to {args.out} (target {est.target_}, model {args.model})")
+    return 0
+
+
+def _column(frame: dict, path: str, name: str):
+    import numpy as np
+
+    from ..errors import NasgcnError
+
+    if "arch_str" not in frame:
+        raise NasgcnError(f"{path}: no arch_str column; columns: {', '.join(frame)}")
+    if name not in frame:
+        raise NasgcnError(f"{path}: no column {name!r}; columns: {', '.join(frame)}")
+    col = frame[name]
+    if col.dtype.kind not in "fiub":
+        raise NasgcnError(f"{path}: column {name!r} is not numeric")
+    return np.asarray(col, dtype=np.float64)
+
+
+def _canonical_index(arch: list[str], path: str):
+    from ..errors import NasgcnError
+    from ..spaces import get_space
+
+    space = get_space("nb201")
+    try:
+        ids = space.encode(["".join(str(a).split()) for a in arch])
+    except NasgcnError as err:
+        raise NasgcnError(f"{path}: {err}") from None
+    return space.index_of(ids)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..errors import NasgcnError
+    from ..io import dumps
+    from ..metrics import ranking_report
+    from ..table import read_csv
+
+    tframe, tmeta = read_csv(args.table)
+    pred = _column(tframe, args.table, args.pred)
+    gframe, _ = read_csv(args.truth)
+    truth = _column(gframe, args.truth, args.column)
+    tidx = _canonical_index(tframe["arch_str"].tolist(), args.table)
+    gidx = _canonical_index(gframe["arch_str"].tolist(), args.truth)
+    if np.unique(gidx).size != gidx.size:
+        raise NasgcnError(f"{args.truth}: duplicate arch_str rows; aggregate them first")
+    if np.unique(tidx).size != tidx.size:
+        raise NasgcnError(f"{args.table}: duplicate arch_str rows")
+    common, ti, gi = np.intersect1d(tidx, gidx, return_indices=True)
+    p, t = pred[ti], truth[gi]
+    ok = np.isfinite(p) & np.isfinite(t)
+    if ok.sum() < 2:
+        raise NasgcnError(
+            f"only {int(ok.sum())} architectures of {args.table} have a finite {args.column} in {args.truth}"
+        )
+    report = ranking_report(t[ok], p[ok])
+    report = {
+        "table": str(args.table),
+        "truth": str(args.truth),
+        "column": args.column,
+        "pred_column": args.pred,
+        "n_table": int(len(tidx)),
+        "n_truth": int(len(gidx)),
+        "n_joined": int(len(common)),
+        "n": report.pop("n"),
+        "target": tmeta.get("target"),
+        **report,
+    }
+    if args.json:
+        print(dumps(report, indent=2))
+        return 0
+    print(
+        f"protocol  {report['n']:,} architectures (table {report['n_table']:,}, truth {report['n_truth']:,}, "
+        f"joined by arch_str, NaN dropped); {args.pred} vs {args.column}"
+    )
+    names = [
+        ("kendall_tau", "Kendall tau"),
+        ("spearman", "Spearman"),
+        ("top1pct_kendall_tau", "Kendall tau, true top 1 %"),
+        ("top5pct_kendall_tau", "Kendall tau, true top 5 %"),
+        ("precision_at_10", "precision@10"),
+        ("precision_at_100", "precision@100"),
+        ("ndcg_at_10", "NDCG@10"),
+        ("top1_true", f"true {args.column} of top-1 pick"),
+        ("regret_top1", "regret of top-1 pick"),
+    ]
+    for key, label in names:
+        print(f"{label:32s} {report[key]:.4f}")
+    return 0

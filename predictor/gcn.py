@@ -1,0 +1,666 @@
+"""``GCNPredictor``: a scikit-learn style GCN accuracy predictor for cell search spaces.
+
+Why it looks the way it does:
+
+* **Graph** — the ops-on-nodes view (:mod:`predictor.graphs`), messages both ways on the DAG,
+  ``none`` nodes masked (they send nothing), see :mod:`predictor.nn`. The dense path predicts
+  the whole NB201 space in one vectorized pass; :meth:`GCNPredictor.predict_sparse` runs the
+  same weights through PyG ``Batch`` objects (used to check the two paths agree).
+* **Isomorphism** (``iso=True``) — labels are averaged per isomorphism class (weighted by their
+  sample weights) and every prediction is made for the class representative, so isomorphic cells
+  always get identical predictions and duplicates don't dominate the loss.
+* **Graph-level features** (``global_features``) — standardized log parameter count, log FLOPs
+  and the cut-off ("dead") flag of the cell, computed exactly by :mod:`predictor.costs`. The
+  parameter count alone ranks NB201 with Kendall tau 0.58, so the network starts from there.
+  Dead cells (output identically zero; 341 in NB201, all scoring chance level) are handled through
+  the flag and the ``none`` masking rather than a hard-coded value, so the predictor stays valid
+  for targets other than accuracy (e.g. latency).
+* **Losses** — ``"mse"`` on standardized targets, ``"rank"`` (pairwise logistic / RankNet over the
+  pairs of a mini-batch; predictions then are only a ranking, in standardized units), ``"mix"``
+  (MSE + ``rank_weight`` x rank).
+* **Sources** — ``fit(..., source=s)`` mixes labels of different quality (e.g. many noisy supernet
+  accuracies, source 1, with a few stand-alone results, source 0). Each source is standardized on
+  its own. The network output ``f`` is in the units of the *anchor* source (the one with most
+  labels); every other source ``s`` sees ``exp(a_s) f + b_s + c_s . g`` (learned per member; ``g``
+  the graph-level features, since a supernet's bias against large networks is systematic).
+  Predictions are always in the units of source 0 (through its map when it is not the anchor), so
+  a handful of accurate labels re-weigh the parameter count and fix the scale without having to
+  cover the whole range. See :mod:`predictor.noisy`.
+* **Deep ensemble** of ``ensemble`` members (own initialization and batch order) gives ``pred_std``.
+* Seeds: ``random_state`` fixes initialization, batch order and the validation split.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .errors import NasgcnError
+from .io import atomic_path, write_json_atomic
+from .nn import CellGCN, normalized_adjacency
+
+__all__ = ["GCNPredictor", "data_hash", "FEATURES"]
+
+FORMAT_VERSION = 1
+FEATURES = ("log_params", "log_flops", "dead")
+LOSSES = ("mse", "rank", "mix")
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Temporarily set torch's CPU thread count."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _space(name: str):
+    from .spaces import get_space
+
+    return get_space(name)
+
+
+def to_ids(archs: Sequence[str] | np.ndarray, space: str = "nb201") -> np.ndarray:
+    """Op-id matrix ``(n, slots)`` from strings or ids; unknown strings raise :class:`NasgcnError`."""
+    sp = _space(space)
+    if isinstance(archs, np.ndarray) and archs.dtype.kind in "iu":
+        return sp.validate_ids(np.atleast_2d(archs))
+    archs = list(archs)
+    if archs and not isinstance(archs[0], str):
+        return sp.validate_ids(np.atleast_2d(np.asarray(archs, dtype=np.int64)))
+    return sp.encode(archs)
+
+
+def data_hash(ids: np.ndarray, y: np.ndarray, *extra: np.ndarray | None) -> str:
+    """sha256 of the training data (op ids, targets and any extra arrays), to tie a model to its data."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(ids, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
+    for arr in extra:
+        if arr is not None:
+            h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _global_features(ids: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Raw graph-level features (n, len(names)), before standardization."""
+    from .costs import MacroConfig, nb201_costs
+
+    if not names:
+        return np.zeros((ids.shape[0], 0), dtype=np.float64)
+    costs = nb201_costs(ids, MacroConfig())
+    dead = _space("nb201").is_dead(ids).astype(np.float64)
+    table = {
+        "log_params": np.log(costs["params_m"]),
+        "log_flops": np.log(costs["flops_m"]),
+        "dead": dead,
+    }
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise NasgcnError(f"unknown global feature(s) {unknown}; choose from {list(FEATURES)}")
+    return np.stack([table[n] for n in names], axis=1)
+
+
+class GCNPredictor(RegressorMixin, BaseEstimator):
+    """GCN accuracy predictor (scikit-learn estimator; ``score`` is Kendall tau).
+
+    Parameters
+    ----------
+    hidden, num_layers, dropout : network size.
+    loss : ``"mse"``, ``"rank"`` or ``"mix"`` (see module docstring); ``rank_weight`` weights the
+        ranking term in ``"mix"``.
+    ensemble : number of ensemble members (``pred_std`` is their spread; 0 for one member).
+    epochs, batch_size, lr, weight_decay : Adam training; ``epochs`` is a maximum with early stopping.
+        ``batch_size="auto"`` is ``max(64, ceil(n / 8))``: at most 8 steps per epoch, so large label
+        sets train in bounded time (measured: no loss of Kendall tau up to N = 469 where it is 64).
+    early_stopping, validation_fraction, patience : hold out a random fraction of the (aggregated)
+        labels and stop when its loss has not improved for ``patience`` epochs; the best weights
+        are restored.
+    iso : average labels over isomorphic cells and predict per class representative.
+    global_features : graph-level inputs, a subset of :data:`FEATURES`.
+    mask_none : ``none`` nodes send no messages.
+    calibration_penalty : L2 penalty on the feature slopes of the per-source calibration maps.
+    warmup_fraction : with several sources, the first fraction of epochs trains on the anchor source
+        only; then each other source's map starts from a ridge fit to the warm network.
+    random_state : int seed, ``None`` or a ``RandomState`` (the seed drawn is recorded in ``seed_``).
+    device : ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    n_threads : torch CPU threads during ``fit``/``predict`` (restored afterwards); ``None`` keeps
+        torch's setting. The model is tiny: on a shared 2-core machine the default thread pool made
+        a fit 30x slower than one thread.
+    verbose : show a tqdm bar over epochs.
+    """
+
+    def __init__(
+        self,
+        hidden: int = 32,
+        num_layers: int = 3,
+        dropout: float = 0.0,
+        loss: str = "mix",
+        rank_weight: float = 1.0,
+        ensemble: int = 3,
+        epochs: int = 150,
+        batch_size: int | str = "auto",
+        lr: float = 3e-3,
+        weight_decay: float = 1e-4,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        patience: int = 20,
+        iso: bool = True,
+        global_features: tuple[str, ...] = FEATURES,
+        mask_none: bool = True,
+        calibration_penalty: float = 0.1,
+        warmup_fraction: float = 0.3,
+        space: str = "nb201",
+        random_state: int | None = None,
+        device: str = "cpu",
+        n_threads: int | None = 1,
+        verbose: bool = False,
+    ) -> None:
+        self.hidden = hidden
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.loss = loss
+        self.rank_weight = rank_weight
+        self.ensemble = ensemble
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.iso = iso
+        self.global_features = global_features
+        self.mask_none = mask_none
+        self.calibration_penalty = calibration_penalty
+        self.warmup_fraction = warmup_fraction
+        self.space = space
+        self.random_state = random_state
+        self.device = device
+        self.n_threads = n_threads
+        self.verbose = verbose
+
+    # ----- helpers ---------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.loss not in LOSSES:
+            raise NasgcnError(f"unknown loss {self.loss!r}; use one of {', '.join(LOSSES)}")
+        sizes = ["hidden", "num_layers", "ensemble", "epochs"] + ([] if self.batch_size == "auto" else ["batch_size"])
+        for name in sizes:
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise NasgcnError(f"{name} must be a positive integer, got {value!r}")
+        if not 0 < self.validation_fraction < 1:
+            raise NasgcnError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        if self.space != "nb201":
+            raise NasgcnError(f"GCNPredictor supports the 'nb201' space only, got {self.space!r}")
+
+    def _new_member(self) -> CellGCN:
+        from .spaces.nb201 import NODE_TYPES
+
+        return CellGCN(
+            num_node_types=len(NODE_TYPES),
+            hidden=self.hidden,
+            num_layers=self.num_layers,
+            num_global=len(self.global_features),
+            none_type=1,
+            mask_none=self.mask_none,
+            dropout=self.dropout,
+        )
+
+    def _torch_device(self) -> torch.device:
+        dev = torch.device(self.device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise NasgcnError(f"device {self.device!r} requested but CUDA is not available; use --device cpu")
+        return dev
+
+    def _inputs(self, ids: np.ndarray, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Node types and standardized global features as tensors on ``dev``."""
+        types = torch.as_tensor(_space(self.space).node_types(ids), device=dev)
+        if not self.global_features:
+            return types, None
+        g = (_global_features(ids, self.global_features) - self.feat_mean_) / self.feat_std_
+        return types, torch.as_tensor(g, dtype=torch.float32, device=dev)
+
+    def _adjacency(self, dev: torch.device) -> torch.Tensor:
+        from .spaces.nb201 import OPS_VIEW_ADJACENCY
+
+        return normalized_adjacency(torch.as_tensor(OPS_VIEW_ADJACENCY)).to(dev)
+
+    # ----- fitting ---------------------------------------------------------------------
+    def fit(
+        self,
+        archs: Sequence[str] | np.ndarray,
+        y: Iterable[float],
+        sample_weight: Iterable[float] | None = None,
+        source: Iterable[int] | None = None,
+    ) -> "GCNPredictor":
+        """Fit on architectures (strings or op ids) and targets; returns ``self``.
+
+        ``source`` (optional, ints >= 0) marks the label source of each sample; source 0 is the
+        target the predictions are expressed in and must be present.
+        """
+        self._check_params()
+        ids = to_ids(archs, self.space)
+        y = np.asarray(list(y) if not isinstance(y, np.ndarray) else y, dtype=np.float64).reshape(-1)
+        n = ids.shape[0]
+        if y.shape[0] != n:
+            raise NasgcnError(f"got {n} architectures but {y.shape[0]} targets")
+        if n < 2:
+            raise NasgcnError(f"need at least 2 labelled architectures, got {n}")
+        if not np.all(np.isfinite(y)):
+            bad = np.flatnonzero(~np.isfinite(y))[:5].tolist()
+            raise NasgcnError(f"targets contain NaN/inf at positions {bad} (drop those rows first)")
+        w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        if w.shape[0] != n:
+            raise NasgcnError(f"sample_weight has {w.shape[0]} values, expected {n}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise NasgcnError("sample_weight must be finite, >= 0 and not all zero")
+        src = np.zeros(n, dtype=np.int64) if source is None else np.asarray(source).reshape(-1).astype(np.int64)
+        if src.shape[0] != n:
+            raise NasgcnError(f"source has {src.shape[0]} values, expected {n}")
+        if src.min() < 0 or not np.any(src == 0):
+            raise NasgcnError("source ids must be >= 0 and source 0 (the target) must have labels")
+        self.data_hash_ = data_hash(ids, y, w, src if source is not None else None)
+        self.n_train_ = int(n)
+        self.n_sources_ = int(src.max()) + 1
+
+        # Aggregate isomorphic duplicates (per source): weighted mean label, summed weight.
+        if self.iso:
+            sp = _space(self.space)
+            cls = sp.iso_class(ids)
+            key = cls * self.n_sources_ + src
+            uniq, inv = np.unique(key, return_inverse=True)
+            wsum = np.bincount(inv, weights=w)
+            ysum = np.bincount(inv, weights=w * y)
+            keep = wsum > 0
+            y_a = np.where(keep, ysum / np.where(keep, wsum, 1), 0)[keep]
+            w_a = wsum[keep]
+            src_a = (uniq % self.n_sources_)[keep]
+            ids_a = sp.unique_ids()[(uniq // self.n_sources_)[keep]]
+        else:
+            keep = w > 0
+            ids_a, y_a, w_a, src_a = ids[keep], y[keep], w[keep], src[keep]
+
+        # Per-source standardization; source 0 defines the output units.
+        self.source_mean_ = np.zeros(self.n_sources_)
+        self.source_std_ = np.ones(self.n_sources_)
+        for s in range(self.n_sources_):
+            ys = y_a[src_a == s]
+            if ys.size:
+                self.source_mean_[s] = ys.mean()
+                self.source_std_[s] = ys.std() if ys.size > 1 and ys.std() > 0 else 1.0
+        counts = np.bincount(src_a, minlength=self.n_sources_)
+        self.anchor_ = int(np.argmax(counts))
+        self.y_mean_ = float(self.source_mean_[0])
+        self.y_std_ = float(self.source_std_[0])
+        z = (y_a - self.source_mean_[src_a]) / self.source_std_[src_a]
+
+        # Feature standardization over the whole space (fixed, independent of the sample).
+        if self.global_features:
+            allf = _global_features(_space(self.space).all_ids(), self.global_features)
+            self.feat_mean_ = allf.mean(0)
+            std = allf.std(0)
+            self.feat_std_ = np.where(std > 0, std, 1.0)
+        else:
+            self.feat_mean_ = np.zeros(0)
+            self.feat_std_ = np.ones(0)
+
+        if isinstance(self.random_state, (int, np.integer)):
+            self.seed_ = int(self.random_state)
+        else:  # None or a RandomState, as scikit-learn's check_random_state accepts
+            from sklearn.utils import check_random_state
+
+            self.seed_ = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        dev = self._torch_device()
+        devices = [dev] if dev.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), _threads(self.n_threads):
+            torch.manual_seed(self.seed_)
+            self._train(ids_a, z, w_a, src_a, dev)
+        return self
+
+    def _train(self, ids: np.ndarray, z: np.ndarray, w: np.ndarray, src: np.ndarray, dev: torch.device) -> None:
+        from tqdm.auto import tqdm
+
+        rng = np.random.default_rng(self.seed_)
+        n = ids.shape[0]
+        val_idx = np.zeros(0, dtype=np.int64)
+        if self.early_stopping:
+            n_val = int(round(self.validation_fraction * n))
+            if n_val < 2 or n - n_val < 2:
+                raise NasgcnError(
+                    f"early stopping needs >= 2 validation and training labels; {n} unique labels with "
+                    f"validation_fraction={self.validation_fraction} is too few (disable early stopping)"
+                )
+            perm = rng.permutation(n)
+            val_idx, tr_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        else:
+            tr_idx = np.arange(n)
+
+        types, glob = self._inputs(ids, dev)
+        zt = torch.as_tensor(z, dtype=torch.float32, device=dev)
+        wt = torch.as_tensor(w / w.mean(), dtype=torch.float32, device=dev)
+        st = torch.as_tensor(src, device=dev)
+        adj = self._adjacency(dev)
+
+        members = torch.nn.ModuleList(self._new_member() for _ in range(self.ensemble)).to(dev)
+        # Per member and source: log-scale, shift and feature slopes; unused for the anchor source.
+        n_glob = 0 if glob is None else glob.shape[1]
+        calib = torch.nn.Parameter(torch.zeros(self.ensemble, self.n_sources_, 2 + n_glob, device=dev))
+        params = list(members.parameters()) + ([calib] if self.n_sources_ > 1 else [])
+        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=0.0)
+        decay = [p for m in members for name, p in m.named_parameters() if p.dim() > 1 and "embed" not in name]
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.epochs)
+
+        def member_loss(k: int, idx: torch.Tensor) -> torch.Tensor:
+            g = None if glob is None else glob[idx]
+            f = members[k].forward_dense(types[idx], adj, g)
+            return self._loss(f, zt[idx], w_train[idx], st[idx], calib[k], g)
+
+        tr = torch.as_tensor(tr_idx, device=dev)
+        va = torch.as_tensor(val_idx, device=dev)
+        bs = max(64, -(-len(tr_idx) // 8)) if self.batch_size == "auto" else int(self.batch_size)
+        bs = min(bs, len(tr_idx))
+        self.loss_curve_: list[float] = []
+        self.validation_scores_: list[float] = []
+        best = (np.inf, None, 0)
+        bad_epochs = 0
+        # Warm-up on the anchor source alone, then start every other source's map from a ridge fit
+        # (a few labels from a narrow range would otherwise bend the network instead of the map).
+        warmup = int(self.warmup_fraction * self.epochs) if self.n_sources_ > 1 else 0
+        w_train = wt * (st == self.anchor_) if warmup else wt
+        bar = tqdm(range(self.epochs), desc="fit", unit="epoch", disable=not self.verbose, leave=False)
+        for epoch in bar:
+            if warmup and epoch == warmup:
+                self._init_calibration(members, calib, types, adj, glob, zt, wt, st, tr)
+                w_train = wt
+            members.train()
+            perms = [tr[torch.as_tensor(rng.permutation(len(tr_idx)), device=dev)] for _ in range(self.ensemble)]
+            total, steps = 0.0, 0
+            for start in range(0, len(tr_idx), bs):
+                if len(tr_idx) - start < 2:
+                    break
+                opt.zero_grad(set_to_none=True)
+                loss = sum(member_loss(k, perms[k][start : start + bs]) for k in range(self.ensemble))
+                if self.weight_decay:
+                    loss = loss + self.weight_decay * sum((p * p).sum() for p in decay)
+                if self.calibration_penalty and self.n_sources_ > 1:
+                    # Few accurate labels from a narrow range cannot pin the feature slopes down.
+                    loss = loss + self.calibration_penalty * (calib[..., 2:] ** 2).sum()
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) / self.ensemble
+                steps += 1
+            sched.step()
+            self.loss_curve_.append(total / max(steps, 1))
+            if self.early_stopping:
+                members.eval()
+                with torch.no_grad():
+                    vloss = float(sum(member_loss(k, va) for k in range(self.ensemble))) / self.ensemble
+                self.validation_scores_.append(vloss)
+                if vloss < best[0] - 1e-6:
+                    best = (vloss, (copy.deepcopy(members.state_dict()), calib.detach().clone()), epoch)
+                    bad_epochs = 0
+                else:
+                    bad_epochs += 1
+                    if bad_epochs >= self.patience:
+                        break
+            bar.set_postfix(loss=f"{self.loss_curve_[-1]:.4f}")
+        bar.close()
+        self.n_epochs_ = len(self.loss_curve_)
+        self.best_epoch_ = self.n_epochs_ - 1
+        if self.early_stopping and best[1] is not None:
+            members.load_state_dict(best[1][0])
+            calib.data.copy_(best[1][1])
+            self.best_epoch_ = best[2]
+        members.eval()
+        self.members_ = members
+        self.calibration_ = calib.detach()
+
+    def _loss(
+        self,
+        f: torch.Tensor,
+        z: torch.Tensor,
+        w: torch.Tensor,
+        src: torch.Tensor,
+        calib: torch.Tensor,
+        glob: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Weighted loss of one member's standardized outputs ``f`` against targets ``z``.
+
+        Labels of a source s other than the anchor are compared with ``exp(c0) f + c1 + c2: . glob``
+        (per-source calibration ``calib[s]``); the anchor's with ``f`` itself.
+        """
+        loss = f.new_zeros(())
+        other = src != self.anchor_
+        g_out = torch.where(other, self._calibrate(f, calib[src], glob), f) if other.any() else f
+        if self.loss in ("mse", "mix"):
+            loss = loss + (w * (g_out - z) ** 2).sum() / w.sum()
+        if self.loss in ("rank", "mix"):
+            diff = g_out[:, None] - g_out[None, :]
+            better = (z[:, None] > z[None, :]) & (src[:, None] == src[None, :])
+            pw = (w[:, None] * w[None, :]) * better
+            if pw.sum() > 0:
+                rank = (pw * torch.nn.functional.softplus(-diff)).sum() / pw.sum()
+                loss = loss + (self.rank_weight if self.loss == "mix" else 1.0) * rank
+        return loss
+
+    def _init_calibration(self, members, calib, types, adj, glob, z, w, src, idx) -> None:
+        """Per member and non-anchor source: weighted ridge fit of ``z ~ a f + b + c . g``, ``a >= 0.05``."""
+        members.eval()
+        with torch.no_grad():
+            for k, member in enumerate(members):
+                g = None if glob is None else glob[idx]
+                f = member.forward_dense(types[idx], adj, g).double()
+                for s in range(self.n_sources_):
+                    sel = src[idx] == s
+                    if s == self.anchor_ or int(sel.sum()) < 2:
+                        continue
+                    ws, zs = w[idx][sel].double(), z[idx][sel].double()
+                    gs = torch.zeros(int(sel.sum()), 0, dtype=torch.float64, device=f.device)
+                    if g is not None:
+                        gs = g[sel].double()
+                    ones = torch.ones_like(zs)
+                    a = self._ridge(torch.cat([f[sel, None], ones[:, None], gs], 1), zs, ws)[0].clamp(min=0.05)
+                    rest = self._ridge(torch.cat([ones[:, None], gs], 1), zs - a * f[sel], ws, skip=1)
+                    calib.data[k, s, 0] = torch.log(a).float()
+                    calib.data[k, s, 1:] = rest.float()
+
+    def _ridge(self, x: torch.Tensor, z: torch.Tensor, w: torch.Tensor, skip: int = 2) -> torch.Tensor:
+        """Weighted least squares with ``calibration_penalty`` on coefficients after the first ``skip``."""
+        wn = w / w.sum()
+        lam = torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
+        lam[skip:] = max(self.calibration_penalty, 0.0)
+        lam[:skip] = 1e-6
+        a = x.t() @ (wn[:, None] * x) + torch.diag(lam)
+        return torch.linalg.solve(a, x.t() @ (wn * z))
+
+    @staticmethod
+    def _calibrate(f: torch.Tensor, c: torch.Tensor, glob: torch.Tensor | None) -> torch.Tensor:
+        """``exp(c0) f + c1 + c[2:] . glob`` row by row (``c`` is (B, 2 + G) or (2 + G,))."""
+        c = c.expand(f.shape[0], -1) if c.dim() == 1 else c
+        out = torch.exp(c[:, 0]) * f + c[:, 1]
+        if glob is not None and c.shape[1] > 2:
+            out = out + (c[:, 2:] * glob).sum(1)
+        return out
+
+    # ----- prediction ------------------------------------------------------------------
+    def _member_outputs(self, ids: np.ndarray) -> np.ndarray:
+        """Standardized outputs of every member, ``(K, n)``; dense path, iso-representatives."""
+        check_is_fitted(self, "members_")
+        dev = next(self.members_.parameters()).device
+        if self.iso:
+            sp = _space(self.space)
+            cls = sp.iso_class(ids)
+            uniq, inv = np.unique(cls, return_inverse=True)
+            run_ids = sp.unique_ids()[uniq]
+        else:
+            run_ids, inv = ids, None
+        types, glob = self._inputs(run_ids, dev)
+        adj = self._adjacency(dev)
+        with torch.inference_mode(), _threads(self.n_threads):
+            out = torch.stack(
+                [self._target(k, m.forward_dense(types, adj, glob), glob) for k, m in enumerate(self.members_)]
+            )
+            out = out.float().cpu().numpy()
+        return out if inv is None else out[:, inv.reshape(-1)]
+
+    def _target(self, k: int, f: torch.Tensor, glob: torch.Tensor | None) -> torch.Tensor:
+        """Member ``k``'s output in standardized units of source 0 (its calibration map unless it is the anchor)."""
+        if getattr(self, "anchor_", 0) == 0:
+            return f
+        return self._calibrate(f, self.calibration_[k, 0].to(f.device), glob)
+
+    def predict(self, archs: Sequence[str] | np.ndarray, return_std: bool = False):
+        """Predicted target (ensemble mean, units of source 0); with ``return_std`` also the ensemble std."""
+        ids = to_ids(archs, self.space)
+        out = self._member_outputs(ids).astype(np.float64) * self.y_std_ + self.y_mean_
+        mean = out.mean(0)
+        if return_std:
+            return mean, out.std(0)
+        return mean
+
+    def predict_space(self, return_std: bool = False):
+        """Predictions for every architecture of the space, in :meth:`SearchSpace.all_ids` order."""
+        return self.predict(_space(self.space).all_ids(), return_std=return_std)
+
+    def predict_sparse(self, archs: Sequence[str] | np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """Same predictions as :meth:`predict`, through PyG ``Data``/``Batch`` and ``MessagePassing`` (reference path)."""
+        from torch_geometric.data import Batch
+
+        from .graphs import to_pyg
+
+        check_is_fitted(self, "members_")
+        ids = to_ids(archs, self.space)
+        if self.iso:  # same rule as predict: every cell is evaluated as its class representative
+            sp = _space(self.space)
+            ids = sp.unique_ids()[sp.iso_class(ids)]
+        dev = next(self.members_.parameters()).device
+        outs = []
+        with torch.inference_mode():
+            for start in range(0, ids.shape[0], batch_size):
+                chunk = ids[start : start + batch_size]
+                batch = Batch.from_data_list([to_pyg(row) for row in chunk]).to(dev)
+                _, glob = self._inputs(chunk, dev)
+                outs.append(
+                    torch.stack(
+                        [
+                            self._target(k, m(batch.node_type, batch.edge_index, batch.batch, glob), glob)
+                            for k, m in enumerate(self.members_)
+                        ]
+                    )
+                )
+        out = torch.cat(outs, dim=1).cpu().numpy().astype(np.float64) * self.y_std_ + self.y_mean_
+        return out.mean(0)
+
+    def score(self, archs: Sequence[str] | np.ndarray, y: Iterable[float], sample_weight: Any = None) -> float:
+        """Kendall tau between ``y`` and the predictions (higher is better)."""
+        from .metrics import kendall_tau
+
+        return kendall_tau(np.asarray(list(y) if not isinstance(y, np.ndarray) else y), self.predict(archs))
+
+    # ----- persistence -----------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """JSON-able description: hyperparameters, fitted statistics and provenance."""
+        check_is_fitted(self, "members_")
+        from . import __version__
+
+        params = self.get_params()
+        params["global_features"] = list(params["global_features"])
+        return {
+            "format": "nasgcn.GCNPredictor",
+            "format_version": FORMAT_VERSION,
+            "nasgcn_version": __version__,
+            "params": params,
+            "space": self.space,
+            "target": getattr(self, "target_", None),
+            "n_train": self.n_train_,
+            "data_sha256": self.data_hash_,
+            "seed": self.seed_,
+            "n_sources": self.n_sources_,
+            "anchor_source": self.anchor_,
+            "source_mean": self.source_mean_.tolist(),
+            "source_std": self.source_std_.tolist(),
+            "feat_mean": np.asarray(self.feat_mean_).tolist(),
+            "feat_std": np.asarray(self.feat_std_).tolist(),
+            "n_epochs": self.n_epochs_,
+            "best_epoch": self.best_epoch_,
+            "meta": getattr(self, "meta_", {}),
+            "measured": getattr(self, "measured_", None),
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``path`` (torch ``state_dict`` of all members) and ``path.json`` (config), atomically."""
+        cfg = self.config()
+        state = {f"members.{k}": v.detach().cpu() for k, v in self.members_.state_dict().items()}
+        state["calibration"] = self.calibration_.detach().cpu()
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+        write_json_atomic(str(path) + ".json", cfg)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "cpu") -> "GCNPredictor":
+        """Load a model written by :meth:`save` (``torch.load(weights_only=True)``)."""
+        path = Path(path)
+        cfg_path = Path(str(path) + ".json")
+        if not path.is_file():
+            raise NasgcnError(f"{path}: model file not found")
+        if not cfg_path.is_file():
+            raise NasgcnError(f"{cfg_path}: model config not found (a model is MODEL plus MODEL.json)")
+        try:
+            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise NasgcnError(f"{cfg_path}: not valid JSON ({err})") from None
+        if cfg.get("format") != "nasgcn.GCNPredictor":
+            raise NasgcnError(f"{cfg_path}: not a GCNPredictor config")
+        if cfg.get("format_version", 0) > FORMAT_VERSION:
+            raise NasgcnError(f"{cfg_path}: format version {cfg['format_version']} is newer than this nasgcn")
+        params = dict(cfg["params"])
+        params["global_features"] = tuple(params["global_features"])
+        params["device"] = device
+        est = cls(**params)
+        dev = est._torch_device()
+        try:
+            state = torch.load(path, map_location=dev, weights_only=True)
+        except Exception as err:  # noqa: BLE001 - corrupt or foreign file
+            raise NasgcnError(f"{path}: cannot read model weights ({type(err).__name__}: {err})") from None
+        members = torch.nn.ModuleList(est._new_member() for _ in range(est.ensemble)).to(dev)
+        prefix = "members."
+        members.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+        members.eval()
+        est.members_ = members
+        est.calibration_ = state["calibration"].to(dev)
+        est.n_train_ = int(cfg["n_train"])
+        est.data_hash_ = cfg["data_sha256"]
+        est.seed_ = int(cfg["seed"])
+        est.n_sources_ = int(cfg["n_sources"])
+        est.anchor_ = int(cfg.get("anchor_source", 0))
+        est.source_mean_ = np.asarray(cfg["source_mean"], dtype=np.float64)
+        est.source_std_ = np.asarray(cfg["source_std"], dtype=np.float64)
+        est.y_mean_ = float(est.source_mean_[0])
+        est.y_std_ = float(est.source_std_[0])
+        est.feat_mean_ = np.asarray(cfg["feat_mean"], dtype=np.float64)
+        est.feat_std_ = np.asarray(cfg["feat_std"], dtype=np.float64)
+        est.n_epochs_ = int(cfg["n_epochs"])
+        est.best_epoch_ = int(cfg["best_epoch"])
+        est.target_ = cfg.get("target")
+        est.meta_ = cfg.get("meta", {})
+        if cfg.get("measured"):
+            est.measured_ = cfg["measured"]
+        return est
