@@ -14,7 +14,7 @@ import numpy as np
 
 from .costs import MacroConfig
 from .errors import NasgcnError
-from .table import Frame, read_csv, space_frame, write_csv
+from .table import Frame, read_csv, read_table, space_frame, write_csv, write_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hardware import HardwareTable
@@ -68,6 +68,18 @@ class LookupTable:
     def to_csv(self, path: str | os.PathLike) -> None:
         """Write atomically as CSV, metadata in ``<path>.meta.json``."""
         write_csv(path, self.columns, self.meta)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically as CSV or Parquet (by suffix ``.parquet``); Parquet keeps the metadata inside."""
+        write_table(path, self.columns, self.meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "LookupTable":
+        """Read a table written by :meth:`save` or :meth:`to_csv` (CSV or Parquet by suffix)."""
+        frame, meta = read_table(path)
+        if "arch_str" not in frame:
+            raise NasgcnError(f"{path}: not a lookup table, missing column 'arch_str'")
+        return cls(frame, meta)
 
     @classmethod
     def read_csv(cls, path: str | os.PathLike) -> "LookupTable":

@@ -106,3 +106,62 @@ def read_csv(path: str | os.PathLike) -> tuple[Frame, dict[str, Any]]:
     if mp.exists():
         meta = json.loads(mp.read_text(encoding="utf-8"))
     return frame, meta
+
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _pyarrow():
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow is a dev/parquet extra
+        raise NasgcnError("Parquet needs pyarrow: pip install 'nasgcn[parquet]' (or use a .csv path)") from None
+    return pa, pq
+
+
+def write_parquet(
+    path: str | os.PathLike, frame: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None
+) -> None:
+    """Write ``frame`` as Parquet atomically; ``meta`` goes into the file's schema metadata."""
+    pa, pq = _pyarrow()
+    arrays = {}
+    for name, col in frame.items():
+        values = np.asarray(col)
+        arrays[name] = pa.array(values.tolist() if values.dtype == object else values)
+    table = pa.table(arrays)
+    if meta is not None:
+        table = table.replace_schema_metadata({b"nasgcn": json.dumps(dict(meta), default=str).encode()})
+    with atomic_path(path, suffix=".parquet") as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_parquet(path: str | os.PathLike) -> tuple[Frame, dict[str, Any]]:
+    pa, pq = _pyarrow()
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file")
+    table = pq.read_table(p)
+    frame: Frame = {}
+    for name in table.column_names:
+        values = table.column(name).to_numpy(zero_copy_only=False)
+        frame[name] = values.astype(object) if values.dtype.kind in "OUS" else values
+    raw = (table.schema.metadata or {}).get(b"nasgcn")
+    return frame, (json.loads(raw) if raw else {})
+
+
+def write_table(
+    path: str | os.PathLike, frame: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None
+) -> None:
+    """CSV or Parquet, chosen by the file suffix."""
+    if Path(path).suffix.lower() in PARQUET_SUFFIXES:
+        write_parquet(path, frame, meta)
+    else:
+        write_csv(path, frame, meta)
+
+
+def read_table(path: str | os.PathLike) -> tuple[Frame, dict[str, Any]]:
+    """CSV or Parquet, chosen by the file suffix."""
+    if Path(path).suffix.lower() in PARQUET_SUFFIXES:
+        return read_parquet(path)
+    return read_csv(path)

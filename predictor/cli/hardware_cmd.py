@@ -139,7 +139,7 @@ def _query(args: argparse.Namespace) -> int:
     from ..io import dumps
     from ..lookup import LookupTable
 
-    table = LookupTable.read_csv(args.table)
+    table = LookupTable.load(args.table)
     for path in args.hardware:
         table = table.join(HardwareTable.read(path, iso=args.iso))
     upper = dict(args.max)

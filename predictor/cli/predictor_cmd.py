@@ -212,7 +212,7 @@ def _table(args: argparse.Namespace) -> int:
     table = LookupTable.build(pred, std, space=est.space, meta=meta)
     if measured and not args.no_overlay:
         table.columns["measured"] = mask
-    table.to_csv(args.out)
+    table.save(args.out)
     print(f"wrote {len(table):,} rows to {args.out} (target {est.target_}, model {args.model})")
     return 0
 
@@ -250,7 +250,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..errors import NasgcnError
     from ..io import dumps
     from ..metrics import ranking_report
-    from ..table import read_csv
+    from ..table import read_table as read_csv
 
     tframe, tmeta = read_csv(args.table)
     pred = _column(tframe, args.table, args.pred)
