@@ -1,0 +1,300 @@
+"""``nasgcn supernet train|eval|retrain``: the weight-sharing supernet and stand-alone retraining.
+
+Top-level imports stay light (argparse only); torch and the trainers load inside handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+# Options whose CLI value overrides a --config file (argparse dest -> TrainConfig field).
+_TRAIN_FIELDS = {
+    "dataset": "dataset",
+    "data_root": "data_root",
+    "download": "download",
+    "val_fraction": "val_fraction",
+    "limit_train": "limit_train",
+    "input_size": "input_size",
+    "channels": "channels",
+    "cells": "cells",
+    "sampler": "sampler",
+    "max_drop": "max_drop",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "min_lr": "min_lr",
+    "weight_decay": "weight_decay",
+    "micro_batches": "micro_batches",
+    "limit_train_batches": "limit_train_batches",
+    "seed": "seed",
+    "device": "device",
+    "threads": "threads",
+    "track_running_stats": "track_running_stats",
+}
+
+
+def _data_options(p: argparse.ArgumentParser, default_dataset: str | None = None) -> None:
+    p.add_argument("--dataset", default=default_dataset, help="digits (offline default), cifar10, cifar100 or npz:DIR")
+    p.add_argument("--data-root", help="where torchvision keeps CIFAR (default ~/.cache/nasgcn/data)")
+    p.add_argument("--download", action="store_true", default=None, help="let torchvision download CIFAR")
+    p.add_argument("--val-fraction", type=float, help="share of the training data held out for validation (0.2)")
+    p.add_argument("--limit-train", "--max-images", dest="limit_train", type=int, help="use only N training images")
+    p.add_argument("--input-size", type=int, help="resize images to S×S pixels (divisible by 4)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("supernet", help="train/evaluate the weight-sharing supernet; retrain archs stand-alone")
+    ssub = p.add_subparsers(dest="supernet_command", metavar="SUBCOMMAND", required=True)
+
+    t = ssub.add_parser(
+        "train",
+        help="train an NB201 supernet (resumable; torchrun for multi-GPU)",
+        description=(
+            "Train the NB201 weight-sharing supernet. Defaults: NB201 supernet recipe (SGD Nesterov 0.9, lr 0.025 "
+            "cosine to 0.001, wd 5e-4, batch 64, 250 epochs, C=16, N=5). Options: defaults < --config file < flags. "
+            "Launch with `torchrun --nproc_per_node K $(which nasgcn) supernet train ...` for data parallelism."
+        ),
+    )
+    _data_options(t)
+    t.add_argument("--sampler", choices=("uniform", "fair", "dropout"), help="path sampling strategy (uniform)")
+    t.add_argument("--max-drop", type=float, help="final drop rate of the dropout sampler (0.5)")
+    t.add_argument(
+        "--fix",
+        action="append",
+        default=None,
+        metavar="SLOT=OP",
+        help="train a sub-supernet with edge SLOT (0..5) fixed to OP (repeatable)",
+    )
+    t.add_argument("--epochs", type=int, help="epochs (250)")
+    t.add_argument("--channels", type=int, help="channels C of the first stage (16)")
+    t.add_argument("--cells", type=int, help="cells N per stage (5)")
+    t.add_argument("--batch-size", type=int, help="global batch size (64)")
+    t.add_argument("--lr", type=float, help="initial learning rate (0.025)")
+    t.add_argument("--min-lr", type=float, help="final cosine learning rate (0.001)")
+    t.add_argument("--weight-decay", type=float, help="weight decay (5e-4)")
+    t.add_argument("--micro-batches", type=int, help="split each batch into K gradient-accumulated chunks (1)")
+    t.add_argument("--limit-train-batches", type=int, help="at most N steps per epoch (short CPU runs)")
+    t.add_argument(
+        "--track-running-stats",
+        action="store_true",
+        default=None,
+        help="BN tracks running statistics (recalibrated per arch at eval) instead of batch statistics",
+    )
+    t.add_argument("--seed", type=int, help="seed (0)")
+    t.add_argument("--device", help="cpu, cuda or cuda:K (cpu)")
+    t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument("--config", help="TOML or JSON file of TrainConfig options (flags override it)")
+    t.add_argument("--out", required=True, help="run directory (checkpoint.pt, config.json, history.jsonl)")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint (starts fresh if there is none)",
+    )
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=_train)
+
+    e = ssub.add_parser(
+        "eval",
+        help="evaluate architectures with inherited weights; write an evaluation log",
+        description=(
+            "Evaluate architectures with the supernet's weights on the run's validation split (a split of the "
+            "training data, never the test set) and write a CSV log (arch_str, supernet_acc, supernet_loss, "
+            "checkpoint, images, epoch, dataset, split, source) that `nasgcn fit` reads."
+        ),
+    )
+    e.add_argument("run_dir", metavar="RUN_DIR", help="a supernet run directory (or checkpoint file)")
+    sel = e.add_mutually_exclusive_group(required=True)
+    sel.add_argument("--sample", type=int, metavar="N", help="N distinct random architectures")
+    sel.add_argument("--archs", metavar="FILE", help="architectures from a file (one per line, or CSV with arch_str)")
+    sel.add_argument("--unique", action="store_true", help="one architecture per isomorphism class (6,466)")
+    sel.add_argument("--all", action="store_true", help="all 15,625 architectures")
+    e.add_argument("--out", required=True, help="evaluation log CSV (written atomically; + .meta.json)")
+    e.add_argument("--max-images", type=int, default=1000, help="validation images per architecture (1000; 0 = all)")
+    e.add_argument("--batch-size", type=int, default=500, help="evaluation batch size (500)")
+    e.add_argument("--recalibrate-batches", type=int, default=4, help="BN recalibration batches if tracked (4)")
+    e.add_argument("--seed", type=int, default=0, help="seed of --sample (0)")
+    e.add_argument("--data-root", help="override the data location recorded in the run")
+    e.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
+    e.add_argument("--threads", type=int, help="torch CPU threads")
+    e.add_argument("--no-progress", action="store_true")
+    e.set_defaults(func=_eval)
+
+    r = ssub.add_parser(
+        "retrain",
+        help="train architectures stand-alone from scratch; append results to an evaluation log",
+        description=(
+            "Train chosen architectures from scratch (preset nb201: 200 epochs, batch 256, lr 0.1 cosine, wd 5e-4, "
+            "Nesterov; cpu-small and tiny for CPUs), checkpointing each epoch; rerunning resumes. Results are "
+            "appended to --log (arch_str, val_acc|test_acc, ..., source=retrain)."
+        ),
+    )
+    rsel = r.add_mutually_exclusive_group(required=True)
+    rsel.add_argument("--arch", action="append", help="an architecture string (repeatable)")
+    rsel.add_argument("--archs", metavar="FILE", help="architectures from a file (one per line, or CSV with arch_str)")
+    r.add_argument("--top", type=int, help="with --archs CSV: only the first N rows")
+    r.add_argument("--preset", default="cpu-small", choices=("nb201", "cpu-small", "tiny"), help="recipe (cpu-small)")
+    _data_options(r, None)
+    r.add_argument("--epochs", type=int)
+    r.add_argument("--channels", type=int)
+    r.add_argument("--cells", type=int)
+    r.add_argument("--batch-size", type=int)
+    r.add_argument("--lr", type=float)
+    r.add_argument("--split", choices=("val", "test"), help="evaluate on the validation split (val) or test split")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--device", default=None, help="cpu or cuda (cpu)")
+    r.add_argument("--threads", type=int, help="torch CPU threads")
+    r.add_argument("--out", required=True, help="folder for per-architecture checkpoints")
+    r.add_argument("--log", help="evaluation log to append to (default OUT/retrain.csv)")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=_retrain)
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """Options from a TOML (``[supernet]`` table or top level) or JSON file."""
+    from predictor.errors import NasgcnError
+
+    p = Path(path)
+    if not p.exists():
+        raise NasgcnError(f"config file {p} does not exist")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            try:
+                import tomllib
+            except ImportError:  # pragma: no cover - Python < 3.11
+                import tomli as tomllib
+            data = tomllib.loads(text)
+    except Exception as exc:
+        raise NasgcnError(f"{p}: cannot parse ({exc})") from exc
+    if isinstance(data.get("supernet"), dict):
+        data = data["supernet"]
+    if not isinstance(data, dict):
+        raise NasgcnError(f"{p}: expected a table of options")
+    return data
+
+
+def _parse_fix(items: list[str] | None) -> dict[str, Any] | None:
+    from predictor.errors import NasgcnError
+
+    if not items:
+        return None
+    fixed: dict[str, Any] = {}
+    for item in items:
+        slot, sep, op = item.partition("=")
+        if not sep or not slot.strip().isdigit():
+            raise NasgcnError(f"--fix {item!r}: expected SLOT=OP, e.g. 0=nor_conv_3x3")
+        fixed[slot.strip()] = int(op) if op.strip().isdigit() else op.strip()
+    return fixed
+
+
+def _train(args: argparse.Namespace) -> int:
+    from predictor.errors import NasgcnError
+
+    from .train import TrainConfig, train_supernet
+
+    values: dict[str, Any] = read_config_file(args.config) if args.config else {}
+    for dest, name in _TRAIN_FIELDS.items():
+        v = getattr(args, dest, None)
+        if v is not None:
+            values[name] = v
+    fixed = _parse_fix(args.fix)
+    if fixed is not None:
+        values["fixed"] = fixed
+    if args.no_progress:
+        values["progress"] = False
+    cfg = TrainConfig.from_dict(values, args.config or "options")
+    trainer = train_supernet(cfg, args.out, resume=args.resume)
+    if trainer.dist.is_main:
+        last = trainer.history_[-1] if trainer.history_ else {}
+        print(
+            f"supernet {trainer.checkpoint_id_}: {trainer.epoch} epochs, last train acc "
+            f"{last.get('train_acc', float('nan')):.2f}%; checkpoint {Path(args.out) / 'checkpoint.pt'}"
+        )
+    if trainer.epoch < cfg.epochs:  # pragma: no cover - defensive
+        raise NasgcnError("training stopped early")
+    from .distributed import cleanup
+
+    cleanup()
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from .evaluate import evaluate_run, select_archs
+    from .train import load_checkpoint
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    fixed = {int(k): v for k, v in load_checkpoint(args.run_dir)["config"].get("fixed", {}).items()}
+    if fixed:
+        from predictor.spaces.nb201 import OPS
+
+        fixed = {k: OPS.index(v) if isinstance(v, str) else int(v) for k, v in fixed.items()}
+    if args.sample is not None:
+        ids = select_archs("sample", args.sample, seed=args.seed, fixed=fixed)
+    elif args.archs:
+        ids = select_archs("list", archs_file=args.archs, fixed=fixed)
+    else:
+        ids = select_archs("unique" if args.unique else "all", fixed=fixed)
+    result = evaluate_run(
+        args.run_dir,
+        ids,
+        args.out,
+        args.max_images or None,
+        args.batch_size,
+        args.device,
+        args.data_root,
+        args.recalibrate_batches,
+        not args.no_progress,
+    )
+    rate = len(ids) / max(result.protocol["seconds"], 1e-9)
+    print(
+        f"wrote {len(ids):,} evaluations to {args.out} ({rate:.1f} archs/s; mean supernet_acc {result.acc.mean():.2f}%)"
+    )
+    return 0
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    import torch
+
+    from .evaluate import read_arch_list
+    from .retrain import preset, retrain
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.arch:
+        from predictor.spaces import get_space
+
+        archs = get_space("nb201").encode(args.arch)
+    else:
+        archs = read_arch_list(args.archs)
+    if args.top:
+        archs = archs[: args.top]
+    cfg = preset(
+        args.preset,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        download=args.download,
+        val_fraction=args.val_fraction,
+        limit_train=args.limit_train,
+        input_size=args.input_size,
+        epochs=args.epochs,
+        channels=args.channels,
+        cells=args.cells,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        split=args.split,
+        seed=args.seed,
+        device=args.device,
+        progress=False if args.no_progress else None,
+    )
+    records = retrain(archs, cfg, args.out, args.log)
+    log = args.log or str(Path(args.out) / "retrain.csv")
+    print(f"retrained {len(records)} architecture(s); results appended to {log}")
+    return 0

@@ -1,0 +1,363 @@
+"""One resumable trainer for the weight-sharing supernet, with swappable samplers.
+
+Defaults follow the NAS-Bench-201 supernet search configs (SGD, Nesterov momentum
+0.9, lr 0.025 cosine-annealed to 0.001, weight decay 5e-4, batch 64, gradient clip 5).
+Each optimizer step trains the paths the sampler returns on one batch, accumulating
+their gradients (1 path for uniform/dropout, 5 for FairNAS).
+
+A run directory holds ``config.json``, ``checkpoint.pt`` (written atomically after
+every epoch: model, optimizer, scheduler, sampler and RNG states) and
+``history.jsonl`` (one line per epoch). ``resume=True`` continues from the last
+completed epoch and gives the same weights as an uninterrupted run: the data order
+and augmentation of an epoch depend only on ``(seed, epoch)`` and the sampler's
+stream is restored from its saved state.
+
+Data parallel: launched by ``torchrun``, every rank trains the same architectures
+(identically seeded samplers) on its slice of each global batch and gradients are
+averaged (see :mod:`supernet.distributed`). BatchNorm statistics are per device, as
+in DDP without SyncBN; a single process reproduces a W-process run exactly with
+``micro_batches=W``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from predictor.errors import NasgcnError
+from predictor.io import atomic_path, write_json_atomic, write_text_atomic
+
+from . import distributed as D
+from .data import DataSplits, Normalizer, augment_batch, epoch_batches, load_data, num_batches
+from .models.supernet import NB201Supernet
+from .samplers import ArchSampler, make_sampler
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.json"
+HISTORY = "history.jsonl"
+FORMAT = "nasgcn-supernet/1"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a supernet run depends on (saved as ``config.json``)."""
+
+    # data
+    dataset: str = "digits"
+    data_root: str | None = None
+    download: bool = False
+    val_fraction: float = 0.2
+    limit_train: int | None = None
+    input_size: int | None = None
+    augment: bool | None = None
+    # model
+    channels: int = 16
+    cells: int = 5
+    affine: bool = False
+    track_running_stats: bool = False
+    channels_last: bool | None = None  # NHWC weights/activations; None = on for CPU (faster oneDNN convs)
+    # sampling
+    sampler: str = "uniform"
+    max_drop: float = 0.5
+    fixed: dict[str, Any] = field(default_factory=dict)
+    # optimisation (NB201 supernet defaults)
+    epochs: int = 250
+    batch_size: int = 64
+    lr: float = 0.025
+    min_lr: float = 0.001
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    grad_clip: float | None = 5.0
+    micro_batches: int = 1
+    limit_train_batches: int | None = None
+    seed: int = 0
+    # runtime (not part of the result)
+    device: str = "cpu"
+    progress: bool = True
+    threads: int | None = None
+
+    RUNTIME = ("device", "progress", "threads")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "config") -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise NasgcnError(f"{where}: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+        return cls(**values)
+
+    def validate(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.micro_batches < 1:
+            raise NasgcnError("epochs, batch size and micro batches must be positive")
+        if self.batch_size % self.micro_batches:
+            raise NasgcnError(f"batch size {self.batch_size} is not divisible by micro_batches {self.micro_batches}")
+        if self.lr <= 0:
+            raise NasgcnError(f"learning rate must be positive, got {self.lr}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_model(cfg: TrainConfig, data: DataSplits) -> NB201Supernet:
+    return NB201Supernet(
+        cfg.channels, cfg.cells, data.num_classes, data.in_channels, cfg.affine, cfg.track_running_stats
+    )
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint (``weights_only``: no code is unpickled)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.exists():
+        raise NasgcnError(f"no checkpoint at {path} (train a supernet first: nasgcn supernet train --out DIR)")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # corrupted or foreign file
+        raise NasgcnError(f"{path}: not a readable nasgcn checkpoint ({exc})") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise NasgcnError(f"{path}: not a nasgcn supernet checkpoint (format {FORMAT})")
+    return ckpt
+
+
+def load_supernet(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[NB201Supernet, dict[str, Any]]:
+    """The trained supernet of a run directory (or checkpoint file) and its checkpoint dict."""
+    ckpt = load_checkpoint(run_dir)
+    model = NB201Supernet(**ckpt["model_config"])
+    model.load_state_dict(ckpt["model"])
+    return model.to(device), ckpt
+
+
+class SupernetTrainer:
+    """Train an :class:`NB201Supernet` with a sampler; resumable; DDP-aware.
+
+    ``fit()`` returns ``self``; after it, ``model``, ``history_`` and ``checkpoint_id_``.
+    """
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+
+    # -- setup ---------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        cfg = self.config
+        ckpt_path = self.run_dir / CHECKPOINT
+        self._ckpt: dict[str, Any] | None = None
+        if ckpt_path.exists():
+            if not self.resume:
+                raise NasgcnError(
+                    f"{self.run_dir} already holds a run; pass --resume to continue it or pick a new --out"
+                )
+            self._ckpt = load_checkpoint(ckpt_path)
+            saved = TrainConfig.from_dict(self._ckpt["config"], str(ckpt_path))
+            for name in TrainConfig.RUNTIME:  # runtime options come from the caller
+                setattr(saved, name, getattr(cfg, name))
+            cfg = self.config = saved
+        cfg.validate()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.dist, self.device = D.setup(cfg.device)
+        if cfg.batch_size % (self.dist.world_size * cfg.micro_batches):
+            raise NasgcnError(
+                f"batch size {cfg.batch_size} must be divisible by world size × micro batches "
+                f"({self.dist.world_size} × {cfg.micro_batches})"
+            )
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        torch.manual_seed(cfg.seed)
+        self.data = load_data(
+            cfg.dataset,
+            cfg.data_root,
+            cfg.download,
+            cfg.val_fraction,
+            cfg.seed,
+            cfg.limit_train,
+            cfg.input_size,
+            cfg.augment,
+        )
+        if len(self.data.train) < cfg.batch_size:
+            raise NasgcnError(f"batch size {cfg.batch_size} exceeds the {len(self.data.train)} training images")
+        self.normalize = Normalizer(self.data.mean, self.data.std)
+        self.model = make_model(cfg, self.data).to(self.device)
+        if cfg.channels_last or (cfg.channels_last is None and self.device.type == "cpu"):
+            self.model.use_channels_last()
+        self.params = list(self.model.parameters())
+        self.optimizer = torch.optim.SGD(
+            self.params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+        )
+        self.steps_per_epoch = num_batches(len(self.data.train), cfg.batch_size)
+        if cfg.limit_train_batches:
+            self.steps_per_epoch = min(self.steps_per_epoch, cfg.limit_train_batches)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=max(1, self.total_steps), eta_min=cfg.min_lr
+        )
+        fixed = {int(k): v for k, v in cfg.fixed.items()}
+        options = {"max_drop": cfg.max_drop} if cfg.sampler == "dropout" else {}
+        self.sampler: ArchSampler = make_sampler(cfg.sampler, cfg.seed, fixed or None, **options)
+        self.epoch, self.step = 0, 0
+        self.history_: list[dict[str, Any]] = []
+        if self._ckpt is not None:
+            self._restore(self._ckpt)
+        elif self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.run_dir / CONFIG, {"format": FORMAT, **cfg.to_dict(), "data": self.data.info})
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.sampler.load_state_dict(ckpt["sampler"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        self.epoch, self.step = int(ckpt["epoch"]), int(ckpt["step"])
+        self.history_ = [json.loads(line) for line in ckpt["history"]]
+
+    def _save(self) -> None:
+        if not self.dist.is_main:
+            return
+        cfg = self.config
+        self.checkpoint_id_ = f"{self.run_dir.name}@epoch{self.epoch}"
+        state = {
+            "format": FORMAT,
+            "checkpoint_id": self.checkpoint_id_,
+            "model": self.model.state_dict(),
+            "model_config": self.model.config(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "config": cfg.to_dict(),
+            "data": {
+                **self.data.info,
+                "mean": list(self.data.mean),
+                "std": list(self.data.std),
+                "num_classes": self.data.num_classes,
+                "augment": self.data.augment,
+            },
+            "history": [json.dumps(h, sort_keys=True) for h in self.history_],
+        }
+        with atomic_path(self.run_dir / CHECKPOINT) as tmp:
+            torch.save(state, tmp)
+        write_text_atomic(self.run_dir / HISTORY, "".join(json.dumps(h, sort_keys=True) + "\n" for h in self.history_))
+
+    # -- training ------------------------------------------------------------------------
+    def _local_slice(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        w, r = self.dist.world_size, self.dist.rank
+        n = x.shape[0] // w
+        return x[r * n : (r + 1) * n], y[r * n : (r + 1) * n]
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, int]:
+        """One optimizer step; returns (summed loss, correct, images) over paths and local images."""
+        cfg = self.config
+        group = self.sampler.next_group(self.step, self.total_steps)
+        self.optimizer.zero_grad(set_to_none=True)
+        xs, ys = x.chunk(cfg.micro_batches), y.chunk(cfg.micro_batches)
+        loss_sum, correct, seen = 0.0, 0, 0
+        for arch in group:
+            for xc, yc in zip(xs, ys, strict=True):
+                logits = self.model(xc, arch)
+                loss = F.cross_entropy(logits, yc)
+                (loss / cfg.micro_batches).backward()
+                loss_sum += float(loss.detach()) * yc.shape[0]
+                correct += int((logits.detach().argmax(1) == yc).sum())
+                seen += yc.shape[0]
+        D.average_gradients(self.params, self.dist.world_size)
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return loss_sum, correct, seen
+
+    def _train_epoch(self) -> dict[str, Any]:
+        cfg = self.config
+        self.model.train()
+        aug_gen = torch.Generator().manual_seed(cfg.seed * 7_919 + self.epoch + 1)
+        batches = epoch_batches(self.data.train, cfg.batch_size, cfg.seed, self.epoch)
+        bar = None
+        if cfg.progress and self.dist.is_main:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False)
+        loss_sum, correct, seen = 0.0, 0, 0
+        start = time.perf_counter()
+        nonblocking = self.device.type == "cuda"
+        for i, (xb, yb) in enumerate(batches):
+            if i >= self.steps_per_epoch:
+                break
+            if self.data.augment:
+                xb = augment_batch(xb, aug_gen, flip=True)
+            xb, yb = self._local_slice(xb, yb)
+            if nonblocking:
+                xb, yb = xb.pin_memory(), yb.pin_memory()
+            x = self.normalize(xb.to(self.device, non_blocking=nonblocking))
+            y = yb.to(self.device, non_blocking=nonblocking)
+            ls, c, s = self._train_step(x, y)
+            loss_sum, correct, seen = loss_sum + ls, correct + c, seen + s
+            if bar is not None:
+                rate = seen * self.dist.world_size / max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}", img_s=f"{rate:.0f}")
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        elapsed = time.perf_counter() - start
+        loss_sum, correct, seen = D.all_sum([loss_sum, float(correct), float(seen)], self.device, self.dist)
+        return {
+            "epoch": self.epoch + 1,
+            "step": self.step,
+            "train_loss": loss_sum / max(seen, 1),
+            "train_acc": 100.0 * correct / max(seen, 1),
+            "lr": self.scheduler.get_last_lr()[0],
+            "seconds": elapsed,
+            "images_per_s": seen / max(elapsed, 1e-9),
+        }
+
+    def fit(self, max_epochs: int | None = None) -> SupernetTrainer:
+        """Train until ``epochs`` are done (resuming if a checkpoint exists and ``resume``).
+
+        ``max_epochs`` stops after that many epochs in this call (time-sliced jobs; a later
+        ``resume`` continues exactly as if the run had not stopped).
+        """
+        self._prepare()
+        cfg = self.config
+        self.checkpoint_id_ = f"{self.run_dir.name}@epoch{self.epoch}"
+        stop = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
+        while self.epoch < stop:
+            record = self._train_epoch()
+            if not all(math.isfinite(record[k]) for k in ("train_loss",)):
+                raise NasgcnError(
+                    f"training diverged at epoch {self.epoch + 1} (loss {record['train_loss']}); lower --lr"
+                )
+            self.history_.append(record)
+            self.epoch += 1
+            self._save()
+            if cfg.progress and self.dist.is_main:
+                print(
+                    f"epoch {record['epoch']}/{cfg.epochs}: loss {record['train_loss']:.4f} "
+                    f"acc {record['train_acc']:.2f}% lr {record['lr']:.5f} {record['images_per_s']:.0f} img/s",
+                    flush=True,
+                )
+        D.barrier(self.dist)
+        return self
+
+
+def train_supernet(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> SupernetTrainer:
+    """Convenience wrapper: ``SupernetTrainer(config, run_dir, resume).fit()``."""
+    return SupernetTrainer(config, run_dir, resume).fit()
+
+
+def flat_weights(model: torch.nn.Module) -> np.ndarray:
+    """All parameters as one float64 vector (for comparing runs)."""
+    return torch.cat([p.detach().double().reshape(-1).cpu() for p in model.parameters()]).numpy()
