@@ -36,6 +36,7 @@ import numpy as np
 
 from .errors import ArchitectureError, LogFormatError, NasgcnError
 from .spaces import get_space
+from .table import ColumnTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from .lookup import LookupTable
@@ -308,13 +309,15 @@ def _records_to_rows(
 
 
 # ----- the table -----------------------------------------------------------------------
-class HardwareTable:
+class HardwareTable(ColumnTable):
     """Cost columns for architectures of a space, keyed by canonical ``arch_str``.
 
     ``columns`` maps names to equal-length numpy arrays; ``arch_str`` is required,
     cost columns are float64 (NaN = cannot run). ``units`` has an entry for every
     cost column; ``meta`` records device, batch size, precision, source, normalization.
     """
+
+    _column_kind = "hardware "
 
     def __init__(
         self,
@@ -464,18 +467,6 @@ class HardwareTable:
         return cls(frame, units, info, space)
 
     # ----- access -------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self.columns["arch_str"])
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        try:
-            return self.columns[name]
-        except KeyError:
-            raise NasgcnError(f"no hardware column {name!r}; columns: {', '.join(self.columns)}") from None
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.columns
-
     def __repr__(self) -> str:
         cols = ", ".join(f"{m} [{self.units.get(m) or '-'}]" for m in self.metrics)
         return f"HardwareTable({len(self)} rows: {cols})"

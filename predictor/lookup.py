@@ -14,7 +14,7 @@ import numpy as np
 
 from .costs import MacroConfig
 from .errors import NasgcnError
-from .table import Frame, read_csv, read_table, space_frame, write_csv, write_table
+from .table import ColumnTable, Frame, read_csv, read_table, space_frame, write_csv, write_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hardware import HardwareTable
@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 REQUIRED_COLUMNS = ("arch_str", "iso_class", "pred", "pred_std", "params_m", "flops_m")
 
 
-class LookupTable:
+class LookupTable(ColumnTable):
     """Columns (numpy arrays of equal length) plus metadata.
 
     Standard columns: ``arch_str``, ``index``, ``iso_class``, ``dead``, ``params_m``,
@@ -90,18 +90,6 @@ class LookupTable:
         return cls(frame, meta)
 
     # ----- access --------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self.columns["arch_str"])
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        try:
-            return self.columns[name]
-        except KeyError:
-            raise NasgcnError(f"no column {name!r}; columns: {', '.join(self.columns)}") from None
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.columns
-
     def __repr__(self) -> str:
         return f"LookupTable({len(self)} rows, columns={list(self.columns)})"
 

@@ -165,3 +165,22 @@ def read_table(path: str | os.PathLike) -> tuple[Frame, dict[str, Any]]:
     if Path(path).suffix.lower() in PARQUET_SUFFIXES:
         return read_parquet(path)
     return read_csv(path)
+
+
+class ColumnTable:
+    """Access shared by tables of equal-length numpy ``columns`` keyed by ``arch_str``."""
+
+    columns: Frame
+    _column_kind = ""  # word in error messages, e.g. "hardware "
+
+    def __len__(self) -> int:
+        return len(self.columns["arch_str"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise NasgcnError(f"no {self._column_kind}column {name!r}; columns: {', '.join(self.columns)}") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.columns

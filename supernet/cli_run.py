@@ -151,7 +151,7 @@ def _shift(args: argparse.Namespace) -> int:
     from predictor.io import write_json_atomic
     from predictor.lookup import LookupTable
 
-    from .data import Normalizer, load_data
+    from .data import Normalizer, load_data, load_data_from
     from .shifting import ShiftingConfig, SupernetShifting, make_constraint, seed_from_table
     from .train import load_supernet
 
@@ -162,16 +162,7 @@ def _shift(args: argparse.Namespace) -> int:
         data = load_data(args.new_dataset, args.data_root, False, c["val_fraction"], args.seed)
         new_classes = data.num_classes
     else:
-        data = load_data(
-            c["dataset"],
-            c["data_root"],
-            c["download"],
-            c["val_fraction"],
-            c["seed"],
-            c["limit_train"],
-            c["input_size"],
-            c["augment"],
-        )
+        data = load_data_from(c)
     table = LookupTable.read_csv(args.table) if args.table else None
     for path in args.hardware:
         hw = HardwareTable.read(path)

@@ -14,9 +14,10 @@ uint8 until a batch is on the device, where it is augmented and normalised.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -218,6 +219,30 @@ class Normalizer:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         mean, std = self.mean.to(x.device), self.std.to(x.device)
         return (x.float().div_(255.0) - mean) / std
+
+
+DATA_FIELDS = ("dataset", "data_root", "download", "val_fraction", "seed", "limit_train", "input_size", "augment")
+
+
+def load_data_from(cfg: Any, **override: Any) -> DataSplits:
+    """:func:`load_data` with the data fields of a run config (a config dataclass or its dict).
+
+    Runs record these fields so that evaluation, shifting and retraining rebuild exactly
+    the same splits; ``override`` replaces single fields (e.g. ``download=False``).
+    """
+    get = cfg.get if isinstance(cfg, Mapping) else (lambda name: getattr(cfg, name, None))
+    v = {name: get(name) for name in DATA_FIELDS}
+    v.update(override)
+    return load_data(
+        v["dataset"],
+        v["data_root"],
+        bool(v["download"]),
+        v["val_fraction"],
+        v["seed"],
+        v["limit_train"],
+        v["input_size"],
+        v["augment"],
+    )
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator, flip: bool = True) -> torch.Tensor:

@@ -29,7 +29,7 @@ from predictor.errors import NasgcnError
 from predictor.io import atomic_path, write_json_atomic
 from predictor.spaces import get_space
 
-from .data import ImageSet, Normalizer, epoch_batches, load_data
+from .data import ImageSet, Normalizer, epoch_batches, load_data_from
 from .models.supernet import NB201Supernet, SearchCell, path_ops, recalibrate_bn
 from .train import TrainConfig, load_supernet
 
@@ -230,16 +230,7 @@ def evaluate_run(
     """Evaluate ``ids`` with a run's supernet on its validation split; write the log if ``out``."""
     model, ckpt = load_supernet(run_dir, device)
     cfg = TrainConfig.from_dict(ckpt["config"], str(run_dir))
-    data = load_data(
-        cfg.dataset,
-        data_root or cfg.data_root,
-        False,
-        cfg.val_fraction,
-        cfg.seed,
-        cfg.limit_train,
-        cfg.input_size,
-        cfg.augment,
-    )
+    data = load_data_from(cfg, data_root=data_root or cfg.data_root, download=False)
     val = data.val if not max_images else data.val.subset(slice(0, int(max_images)))
     normalize = Normalizer(tuple(ckpt["data"]["mean"]), tuple(ckpt["data"]["std"]))
     tracks = bool(ckpt["model_config"].get("track_running_stats"))

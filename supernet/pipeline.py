@@ -476,21 +476,12 @@ def train_config(ctx: StageContext) -> Any:
 
 def _load_trained(ctx: StageContext) -> tuple[Any, dict[str, Any], Any]:
     """(supernet on device, its checkpoint, the data splits it was trained with)."""
-    from .data import load_data
+    from .data import load_data_from
     from .train import load_supernet
 
     model, ckpt = load_supernet(ctx.upstream["supernet"], ctx.device)
     c = ckpt["config"]
-    data = load_data(
-        c["dataset"],
-        c["data_root"],
-        c["download"],
-        c["val_fraction"],
-        c["seed"],
-        c["limit_train"],
-        c["input_size"],
-        c["augment"],
-    )
+    data = load_data_from(c)
     return model, ckpt, data
 
 

@@ -28,7 +28,16 @@ from predictor.errors import NasgcnError
 from predictor.io import atomic_path, write_json_atomic, write_text_atomic
 from predictor.spaces import get_space
 
-from .data import DataSplits, ImageSet, Normalizer, augment_batch, epoch_batches, load_data, load_images, num_batches
+from .data import (
+    DataSplits,
+    ImageSet,
+    Normalizer,
+    augment_batch,
+    epoch_batches,
+    load_data_from,
+    load_images,
+    num_batches,
+)
 from .models.network import NB201Network
 
 FORMAT = "nasgcn-retrain/1"
@@ -259,16 +268,7 @@ def retrain(
     device = torch.device(cfg.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    data = load_data(
-        cfg.dataset,
-        cfg.data_root,
-        cfg.download,
-        cfg.val_fraction,
-        cfg.seed,
-        cfg.limit_train,
-        cfg.input_size,
-        cfg.augment,
-    )
+    data = load_data_from(cfg)
     if cfg.split == "test":
         held = load_images(cfg.dataset, "test", cfg.data_root, cfg.download)
         if cfg.input_size:

@@ -36,7 +36,7 @@ from predictor.errors import NasgcnError
 from predictor.io import atomic_path, write_json_atomic, write_text_atomic
 
 from . import distributed as D
-from .data import DataSplits, Normalizer, augment_batch, epoch_batches, load_data, num_batches
+from .data import DataSplits, Normalizer, augment_batch, epoch_batches, load_data_from, num_batches
 from .models.supernet import NB201Supernet
 from .samplers import ArchSampler, make_sampler
 
@@ -175,16 +175,7 @@ class SupernetTrainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         torch.manual_seed(cfg.seed)
-        self.data = load_data(
-            cfg.dataset,
-            cfg.data_root,
-            cfg.download,
-            cfg.val_fraction,
-            cfg.seed,
-            cfg.limit_train,
-            cfg.input_size,
-            cfg.augment,
-        )
+        self.data = load_data_from(cfg)
         if len(self.data.train) < cfg.batch_size:
             raise NasgcnError(f"batch size {cfg.batch_size} exceeds the {len(self.data.train)} training images")
         self.normalize = Normalizer(self.data.mean, self.data.std)
