@@ -11,7 +11,7 @@ are not cut off (dead) and that the device can run:
 
 Usage::
 
-    python benchmarks/latency_nb201.py --data ../shared/data [--methods additive,additive-nopair] [--seeds 3]
+    python benchmarks/latency_nb201.py --data ../shared/data [--methods additive,additive-noboost] [--seeds 3]
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ DEVICES = (
 )
 VARIANTS = {
     "additive": dict(method="additive", pairwise="auto"),
+    "additive-noboost": dict(method="additive", pairwise="auto", boost=False),  # before the boosted blend
+    "additive-boost": dict(method="additive", pairwise="auto", boost=True),  # blend at every size
     "additive-pair": dict(method="additive", pairwise=True),
     "additive-nopair": dict(method="additive", pairwise=False),
     "additive-log": dict(method="additive", log=True),
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         "NASGCN_REFERENCE_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
     )
     ap.add_argument("--data", default=default, help="folder with hwnasbench_nb201_cifar10.csv")
-    ap.add_argument("--methods", default="additive,additive-nopair", help=f"comma list of {', '.join(VARIANTS)}")
+    ap.add_argument("--methods", default="additive,additive-noboost", help=f"comma list of {', '.join(VARIANTS)}")
     ap.add_argument("--sizes", default="100,300,900")
     ap.add_argument("--devices", default=",".join(DEVICES))
     ap.add_argument("--seeds", type=int, default=3, help="random training sets per cell (mean reported)")

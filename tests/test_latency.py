@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from predictor.cost_model import CostModel, cost_features, live_edges
+from predictor.cost_model import CostModel, compute_features, cost_features, live_edges
+from predictor.costs import MacroConfig, nb201_costs
 from predictor.errors import NasgcnError
 from predictor.hardware import HardwareTable
 from predictor.spaces import get_space
@@ -122,6 +123,18 @@ def test_live_edges_and_features():
     assert cost_features(ids, pairwise=True).shape == (3, 60 + 15 * 25)
 
 
+def test_compute_features_describe_the_computation():
+    ids = np.array([[3, 0, 0, 0, 0, 3], [3, 3, 3, 3, 3, 3], [2, 1, 3, 0, 0, 1]])
+    f = compute_features(ids)
+    costs = nb201_costs(ids, MacroConfig())
+    np.testing.assert_allclose(f[:, 0], costs["flops_m"])
+    np.testing.assert_allclose(f[:, 1], costs["params_m"])
+    assert f[:, 2:7].tolist() == [[4, 0, 0, 2, 0], [0, 0, 0, 6, 0], [2, 2, 1, 1, 0]]  # ops on all edges
+    assert f[:, 7:12].tolist() == [[6, 0, 0, 0, 0], [0, 0, 0, 6, 0], [2, 2, 1, 1, 0]]  # ops on live edges
+    # live in-degree of nodes 1..3, deepest conv chain, live edges (row 3: conv 0->1->2 then skip to 3)
+    assert f[:, 12:].tolist() == [[0, 0, 0, 0, 0], [1, 2, 3, 3, 6], [1, 2, 1, 2, 4]]
+
+
 def _synthetic(n, seed, noise=0.02):
     rng = np.random.default_rng(seed)
     op_cost = np.array([0.0, 0.1, 0.5, 1.5, 0.3])
@@ -173,3 +186,27 @@ def test_cost_model_options_change_behaviour_and_errors():
         CostModel(method="forest").fit(ids, y)
     with pytest.raises(NasgcnError, match="at least 10"):
         CostModel().fit(ids[:5], y[:5])
+
+
+def test_boosted_blend_learns_non_additive_costs():
+    # a device whose cost grows with the square of the longest conv chain (not a sum over edges)
+    all_ids = SPACE.all_ids()
+    feats = compute_features(all_ids)
+    truth = 1.0 + 0.2 * feats[:, 0] / 100 + 0.5 * feats[:, 15] ** 2
+    rng = np.random.default_rng(3)
+    idx = rng.choice(SPACE.size, 300, replace=False)
+    y = truth[idx] * rng.normal(1, 0.01, 300)
+    test = rng.choice(SPACE.size, 3000, replace=False)
+    test = test[~SPACE.is_dead(all_ids[test])]
+    hits = {}
+    for boost in (False, True):
+        model = CostModel(boost=boost, ensemble=1, random_state=0).fit(all_ids[idx], y)
+        assert (model.booster_ is not None) == boost
+        pred = model.predict(all_ids[test])
+        hits[boost] = np.mean(np.abs(pred - truth[test]) <= 0.1 * truth[test])
+    assert hits[True] > hits[False] + 0.1
+    # "auto" blends only from boost_min samples on
+    assert CostModel(ensemble=1, boost_min=301).fit(all_ids[idx], y).booster_ is None
+    # ... and only for a cost the ridge does not already fit (an additive one keeps the ridge alone)
+    idx, y, _ = _synthetic(300, 4, noise=0.005)
+    assert CostModel(ensemble=1, boost_min=100).fit(all_ids[idx], y).booster_ is None
