@@ -3,9 +3,10 @@
 Why it looks the way it does:
 
 * **Graph** — the ops-on-nodes view (:mod:`predictor.graphs`), messages both ways on the DAG,
-  ``none`` nodes masked (they send nothing), see :mod:`predictor.nn`. The dense path predicts
-  the whole NB201 space in one vectorized pass; :meth:`GCNPredictor.predict_sparse` runs the
-  same weights through PyG ``Batch`` objects (used to check the two paths agree).
+  ``none`` nodes masked (they send nothing), see :mod:`predictor.nn`. Training uses the dense
+  batched path; prediction the compact path (each node state computed once per distinct local
+  pattern, plan cached for the last queried architectures); :meth:`GCNPredictor.predict_sparse`
+  runs the same weights through PyG ``Batch`` objects (used to check the paths agree).
 * **Isomorphism** (``iso=True``) — labels are averaged per isomorphism class (weighted by their
   sample weights) and every prediction is made for the class representative, so isomorphic cells
   always get identical predictions and duplicates don't dominate the loss.
@@ -48,7 +49,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .errors import NasgcnError
 from .io import atomic_path, write_json_atomic
-from .nn import CellGCN, normalized_adjacency
+from .nn import CellGCN, compact_plan, normalized_adjacency
 
 __all__ = ["GCNPredictor", "data_hash", "FEATURES"]
 
@@ -501,8 +502,13 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         return out
 
     # ----- prediction ------------------------------------------------------------------
-    def _member_outputs(self, ids: np.ndarray) -> np.ndarray:
-        """Standardized outputs of every member, ``(K, n)``; dense path, iso-representatives."""
+    def _member_outputs(self, ids: np.ndarray, path: str = "compact") -> np.ndarray:
+        """Standardized outputs of every member, ``(K, n)``, for the iso-representatives.
+
+        ``path="compact"`` (what :meth:`predict` uses) runs :meth:`CellGCN.forward_compact` on a cached
+        :func:`compact_plan`; ``"dense"`` runs :meth:`CellGCN.forward_dense` member by member (the
+        reference it must agree with, and the baseline of ``benchmarks/predictor_nb201.py``).
+        """
         check_is_fitted(self, "members_")
         dev = next(self.members_.parameters()).device
         if self.iso:
@@ -512,14 +518,47 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
             run_ids = sp.unique_ids()[uniq]
         else:
             run_ids, inv = ids, None
-        types, glob = self._inputs(run_ids, dev)
-        adj = self._adjacency(dev)
         with torch.inference_mode(), _threads(self.n_threads):
-            out = torch.stack(
-                [self._target(k, m.forward_dense(types, adj, glob), glob) for k, m in enumerate(self.members_)]
-            )
+            if path == "compact":
+                glob, plan = self._prediction_inputs(run_ids, dev)
+                outs = [m.forward_compact(plan, glob) for m in self.members_]
+            elif path == "dense":
+                types, glob = self._inputs(run_ids, dev)
+                adj = self._adjacency(dev)
+                outs = [m.forward_dense(types, adj, glob) for m in self.members_]
+            else:
+                raise ValueError(f"unknown path {path!r}")
+            out = torch.stack([self._target(k, f, glob) for k, f in enumerate(outs)])
             out = out.float().cpu().numpy()
         return out if inv is None else out[:, inv.reshape(-1)]
+
+    def _prediction_inputs(self, ids: np.ndarray, dev: torch.device) -> tuple:
+        """Global features and :func:`compact_plan` for ``ids``, cached for the last ids.
+
+        ``predict_space`` always runs the same 6,466 representatives; building these costs as much as the
+        network itself. The cache is keyed on the ids, the features and their statistics, the network's
+        depth and none-masking, and the device (a refit with other settings builds a new plan).
+        """
+        first = self.members_[0]
+        key = (
+            hashlib.sha1(np.ascontiguousarray(ids, dtype=np.int64).tobytes()).hexdigest(),
+            np.asarray(self.feat_mean_, dtype=np.float64).tobytes(),
+            np.asarray(self.feat_std_, dtype=np.float64).tobytes(),
+            tuple(self.global_features),
+            len(first.convs),
+            first.mask_none,
+            first.none_type,
+            str(dev),
+        )
+        cached = getattr(self, "_predict_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        types, glob = self._inputs(ids, dev)
+        adj = self._adjacency(dev)
+        mask = first._mask(types, torch.float32)
+        value = (glob, compact_plan(types, adj, len(first.convs), mask, first.embed.num_embeddings))
+        self._predict_cache = (key, value)
+        return value
 
     def _target(self, k: int, f: torch.Tensor, glob: torch.Tensor | None) -> torch.Tensor:
         """Member ``k``'s output in standardized units of source 0 (its calibration map unless it is the anchor)."""

@@ -12,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 
 from predictor.errors import NasgcnError
 from predictor.gcn import GCNPredictor
-from predictor.nn import CellGCN, DirGCNConv, normalized_adjacency
+from predictor.nn import CellGCN, DirGCNConv, compact_plan, normalized_adjacency
 from predictor.noisy import fit_noisy_accurate, mix_sources, select_for_retraining
 from predictor.spaces import OPS_VIEW_ADJACENCY, get_space
 
@@ -61,6 +61,69 @@ def test_dense_and_sparse_network_agree(fitted):
     torch.testing.assert_close(
         torch.as_tensor(fitted.predict_sparse(ids)), torch.as_tensor(fitted.predict(ids)), rtol=1e-5, atol=1e-4
     )
+
+
+@pytest.mark.parametrize("mask_none", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_compact_and_dense_network_agree(mask_none, weighted):
+    """forward_compact (each node state once per local pattern) equals forward_dense, duplicates included."""
+    torch.manual_seed(0)
+    net = CellGCN(8, hidden=32, num_layers=3, num_global=3, mask_none=mask_none).eval()
+    adj = normalized_adjacency(torch.as_tensor(OPS_VIEW_ADJACENCY))
+    if weighted:  # unequal neighbour weights exercise the general (non-mean) aggregation
+        adj = adj * torch.rand(adj.shape).add(0.5)
+    for ids in (SPACE.unique_ids(), SPACE.sample(300, 5)):
+        types = torch.as_tensor(SPACE.node_types(ids))
+        glob = torch.randn(len(ids), 3)
+        plan = compact_plan(types, adj, 3, net._mask(types, torch.float32), num_types=8)
+        with torch.no_grad():
+            ref = net.forward_dense(types, adj, glob)
+            out = net.forward_compact(plan, glob)
+        torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    first_layer_states = sum(len(step.rows) if step.rows is not None else len(ids) for step in plan.layers[0])
+    assert first_layer_states < 8 * len(ids)  # layer 1 is computed on fewer node states than the dense path
+
+
+def _per_member_reference(est: GCNPredictor, ids: np.ndarray) -> np.ndarray:
+    """Ensemble outputs computed member by member with forward_dense, without the estimator's prediction code."""
+    from predictor.spaces.nb201 import OPS_VIEW_ADJACENCY as adjacency
+
+    rep = SPACE.unique_ids()[SPACE.iso_class(ids)] if est.iso else ids
+    types = torch.as_tensor(SPACE.node_types(rep))
+    glob = None
+    if est.global_features:
+        from predictor.gcn import _global_features
+
+        g = (_global_features(rep, est.global_features) - est.feat_mean_) / est.feat_std_
+        glob = torch.as_tensor(g, dtype=torch.float32)
+    adj = normalized_adjacency(torch.as_tensor(adjacency))
+    with torch.no_grad():
+        outs = [est._target(k, m.forward_dense(types, adj, glob), glob) for k, m in enumerate(est.members_)]
+    return torch.stack(outs).double().numpy() * est.y_std_ + est.y_mean_
+
+
+@pytest.mark.parametrize("sources", [1, 2])
+def test_predict_matches_per_member_reference(data, sources):
+    """Default-size ensemble (K=3, hidden 32, 3 layers, iso): predict_space equals the per-member dense path."""
+    ids, y = data
+    src = None if sources == 1 else (np.arange(len(y)) % 3 != 0).astype(int)  # anchor = source 1: calibration map
+    est = GCNPredictor(epochs=2, random_state=0).fit(ids, y, source=src)
+    assert (est.ensemble, est.hidden, est.num_layers, est.iso) == (3, 32, 3, True)
+    all_ids = SPACE.all_ids()
+    ref = _per_member_reference(est, all_ids)
+    mean, std = est.predict_space(return_std=True)
+    np.testing.assert_allclose(mean, ref.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std, ref.std(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        est._member_outputs(all_ids, path="dense"), est._member_outputs(all_ids), rtol=1e-5, atol=1e-6
+    )
+    # The cached plan follows the queried ids and a refit.
+    sub = SPACE.sample(40, 9)
+    np.testing.assert_allclose(est.predict(sub), _per_member_reference(est, sub).mean(0), rtol=1e-5, atol=1e-6)
+    est.fit(ids[::2], y[::2] + 1.0, source=None if src is None else src[::2])
+    np.testing.assert_allclose(est.predict_space(), _per_member_reference(est, all_ids).mean(0), rtol=1e-5, atol=1e-6)
+    est.set_params(mask_none=False, num_layers=2).fit(ids, y, source=src)
+    np.testing.assert_allclose(est.predict_space(), _per_member_reference(est, all_ids).mean(0), rtol=1e-5, atol=1e-6)
 
 
 def test_none_mask_blocks_messages():
