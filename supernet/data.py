@@ -15,7 +15,7 @@ uint8 until a batch is on the device, where it is augmented and normalised.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +219,31 @@ class Normalizer:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         mean, std = self.mean.to(x.device), self.std.to(x.device)
         return (x.float().div_(255.0) - mean) / std
+
+
+@dataclass
+class RunOptions:
+    """Data options every run records (supernet and stand-alone training configs extend it).
+
+    Evaluation, shifting and retraining rebuild a run's exact splits from these fields.
+    """
+
+    dataset: str = "digits"
+    data_root: str | None = None
+    download: bool = False
+    val_fraction: float = 0.2
+    limit_train: int | None = None
+    input_size: int | None = None
+    augment: bool | None = None
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], where: str = "config") -> Any:
+        """The config from a dict (e.g. ``config.json``); unknown keys are an error naming ``where``."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise NasgcnError(f"{where}: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+        return cls(**values)
 
 
 DATA_FIELDS = ("dataset", "data_root", "download", "val_fraction", "seed", "limit_train", "input_size", "augment")

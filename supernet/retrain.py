@@ -16,7 +16,7 @@ import csv
 import io
 import json
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from .data import (
     DataSplits,
     ImageSet,
     Normalizer,
+    RunOptions,
     augment_batch,
     epoch_batches,
     load_data_from,
@@ -44,16 +45,9 @@ FORMAT = "nasgcn-retrain/1"
 
 
 @dataclass
-class RetrainConfig:
-    """Recipe of a stand-alone training run (defaults = the ``nb201`` preset)."""
+class RetrainConfig(RunOptions):
+    """Recipe of a stand-alone training run (defaults = the ``nb201`` preset); data fields come first."""
 
-    dataset: str = "digits"
-    data_root: str | None = None
-    download: bool = False
-    val_fraction: float = 0.2
-    limit_train: int | None = None
-    input_size: int | None = None
-    augment: bool | None = None
     channels: int = 16
     cells: int = 5
     epochs: int = 200
@@ -68,14 +62,6 @@ class RetrainConfig:
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], where: str = "config") -> RetrainConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise NasgcnError(f"{where}: unknown option(s) {', '.join(unknown)}")
-        return cls(**values)
 
 
 PRESETS: dict[str, dict[str, Any]] = {

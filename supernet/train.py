@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from predictor.errors import NasgcnError
 from predictor.io import atomic_path, write_json_atomic, write_text_atomic
 
 from . import distributed as D
-from .data import DataSplits, Normalizer, augment_batch, epoch_batches, load_data_from, num_batches
+from .data import DataSplits, Normalizer, RunOptions, augment_batch, epoch_batches, load_data_from, num_batches
 from .models.supernet import NB201Supernet
 from .samplers import ArchSampler, make_sampler
 
@@ -47,17 +47,9 @@ FORMAT = "nasgcn-supernet/1"
 
 
 @dataclass
-class TrainConfig:
-    """Everything a supernet run depends on (saved as ``config.json``)."""
+class TrainConfig(RunOptions):
+    """Everything a supernet run depends on (saved as ``config.json``); data fields come first."""
 
-    # data
-    dataset: str = "digits"
-    data_root: str | None = None
-    download: bool = False
-    val_fraction: float = 0.2
-    limit_train: int | None = None
-    input_size: int | None = None
-    augment: bool | None = None
     # model
     channels: int = 16
     cells: int = 5
@@ -86,14 +78,6 @@ class TrainConfig:
     threads: int | None = None
 
     RUNTIME = ("device", "progress", "threads")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], where: str = "config") -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise NasgcnError(f"{where}: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
-        return cls(**values)
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.micro_batches < 1:
