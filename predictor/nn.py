@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import degree
 
-__all__ = ["DirGCNConv", "CellGCN", "CompactPlan", "normalized_adjacency", "compact_plan"]
+__all__ = ["DirGCNConv", "CellGCN", "CompactPlan", "LayerPlan", "normalized_adjacency", "compact_plan"]
 
 
 def normalized_adjacency(adj: Tensor) -> Tensor:
@@ -46,19 +46,20 @@ def normalized_adjacency(adj: Tensor) -> Tensor:
     return torch.cat([a.t() / indeg[:, None], a / outdeg[:, None]], dim=0)
 
 
-Edge = tuple[int, Tensor | None, float]  # (neighbour, its rows or None for all, mean weight)
-
-
 @dataclass
-class NodeStep:
-    """Computing one node state in one layer of :meth:`CellGCN.forward_compact`."""
+class LayerPlan:
+    """One layer of :meth:`CellGCN.forward_compact`: a weighted gather-sum over the projected previous states.
 
-    rows: Tensor | None  # rows of the node's previous table to update (None: all)
-    fwd: list[Edge]  # predecessors
-    bwd: list[Edge]  # successors
-    # Small-input layers instead gather-sum from the concatenated projected input tables in one
-    # ``embedding_bag`` (row r projected is rows 3r, 3r+1, 3r+2: self, forward, backward part):
-    bag: tuple[Tensor, Tensor, Tensor, Tensor] | None = None  # index, offsets, weight (with mask), residual rows
+    The previous layer's states of all nodes are one tensor (node tables concatenated); projected by
+    ``[W_s | W_f | W_b]`` it is viewed as ``(3R, H)``, where row ``3r`` is state r's self term and ``3r+1`` /
+    ``3r+2`` its message forward / backward. New state i sums ``index[offsets[i]:offsets[i+1]]`` weighted by
+    ``weight`` (mean weight times the sender's none-mask) and adds back previous state ``residual[i]``.
+    """
+
+    index: Tensor
+    offsets: Tensor
+    weight: Tensor
+    residual: Tensor
 
 
 @dataclass
@@ -67,100 +68,59 @@ class CompactPlan:
 
     After layer ``l`` a node's state depends only on the node types within ``l`` hops, and few such local
     patterns exist (NB201: 569 node states instead of 51,728 after layer 1, 32,466 after layer 2). Each
-    node state is a table with one row per distinct pattern; ``layers[l][v]`` says which rows of the
-    previous tables to combine; ``masks[l][v]`` is the none-mask of the rows of node v's table entering
-    layer l ((U, 1), None when all ones; layer 0 tables are the embedding, one row per node type);
-    ``readout[v]`` expands the last tables to all B rows (None: already full).
+    layer's states hold one row per distinct (node, pattern); layer 0 is the type embedding, shared by all
+    nodes. ``readout`` holds, for every input row b, the rows of its N final node states (``b*N + v``), so
+    the mean over nodes is one ``embedding_bag``; the output node is the last of each group.
     """
 
-    layers: list[list[NodeStep]]
-    masks: list[list[Tensor | None]]
-    readout: list[Tensor | None]
+    layers: list[LayerPlan]
+    readout: Tensor
+    num_nodes: int
 
 
-BAG_ROWS = 8192  # layers whose input tables have at most this many rows in all use ``embedding_bag``
-
-
-def compact_plan(
-    node_type: Tensor, adj: Tensor, num_layers: int, mask: Tensor | None = None, num_types: int | None = None
-) -> CompactPlan:
-    """Build the :class:`CompactPlan` for ``node_type`` (B, N), ``adj`` (2N, N) and the none-mask (B, N) or None.
-
-    ``num_types`` is the number of embedding rows (default: the largest type + 1).
-    """
+def compact_plan(node_type: Tensor, adj: Tensor, num_layers: int, mask: Tensor | None = None) -> CompactPlan:
+    """Build the :class:`CompactPlan` for ``node_type`` (B, N), ``adj`` (2N, N) and the none-mask (B, N) or None."""
     b, n = node_type.shape
     dev = node_type.device
     a = adj.detach().cpu().numpy()
     nbr = (a[:n] != 0) | (a[n:] != 0) | np.eye(n, dtype=bool)
-    types = node_type.detach().cpu().numpy()
+    types = node_type.detach().cpu().numpy().astype(np.int64)
     m = None if mask is None else mask.detach().cpu().numpy().astype(np.float32)
-
-    def mask_rows(values: np.ndarray | None) -> Tensor | None:
-        if values is None or np.all(values == 1):
-            return None
-        return torch.as_tensor(values.reshape(-1, 1), device=dev)
-
-    # Layer 0: row t of every node's table is node type t (the embedding); the mask is a function of the type.
-    type_mask = None
-    if m is not None:
-        type_mask = np.ones(num_types or int(types.max()) + 1, dtype=np.float32)
-        type_mask[types.reshape(-1)] = m.reshape(-1)
-    masks = [[mask_rows(type_mask)] * n]
-    prev: list[np.ndarray | None] = [types[:, v] for v in range(n)]  # row b of node v is table row prev[v][b]
-    sizes = [0] * n  # previous table sizes (layer 0: the shared embedding)
+    # rows[v][i]: row of node v's previous table that input row i uses; start[v]: where that table begins.
+    rows = [types[:, v] for v in range(n)]
+    start = np.zeros(n, dtype=np.int64)  # layer 0: every node reads the one embedding table
     reach = np.eye(n, dtype=np.int64)
     layers = []
-    for layer in range(num_layers):
+    for _ in range(num_layers):
         reach = ((reach @ nbr.astype(np.int64)) > 0).astype(np.int64)
-        bag = layer == 0 or sum(sizes) <= BAG_ROWS
-        start = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        full = {u: None if prev[u] is None else torch.as_tensor(prev[u], device=dev) for u in range(n)}
-
-        def index(u: int, first: np.ndarray | None, full=full, prev=prev) -> Tensor | None:
-            if first is None:
-                return full[u]  # shared tensor: forward_compact expands each table once per layer
-            return torch.as_tensor(first if prev[u] is None else prev[u][first], device=dev)
-
-        steps, new_prev, new_masks = [], [], []
+        index, weight, residual, counts, new_rows, sizes = [], [], [], [], [], []
         for v in range(n):
+            # one new state per distinct pattern of types within reach; `first` = an input row showing it
             _, first, inv = np.unique(types[:, reach[v] > 0], axis=0, return_index=True, return_inverse=True)
-            if len(first) == b:
-                first, inv = None, None
-            edges = [
-                [(u, index(u, first), float(a[d * n + v, u])) for u in range(n) if a[d * n + v, u] != 0] for d in (0, 1)
-            ]
-            step = NodeStep(index(v, first), edges[0], edges[1])
-            if bag:
-                rows = np.arange(b) if first is None else first
-
-                def grow(u: int, rows=rows, start=start, prev=prev) -> np.ndarray:
-                    return start[u] + (rows if prev[u] is None else prev[u][rows])
-
-                cols, ws = [3 * grow(v)], [np.ones(len(rows))]
-                for d in (0, 1):
-                    for u in np.flatnonzero(a[d * n + v]):
-                        cols.append(3 * grow(u) + 1 + d)
-                        ws.append(float(a[d * n + v, u]) * (np.ones(len(rows)) if m is None else m[rows, u]))
-                k = len(cols)
-                step.bag = (
-                    torch.as_tensor(np.stack(cols, 1).reshape(-1), device=dev),
-                    torch.arange(0, len(rows) * k, k, device=dev),
-                    torch.as_tensor(np.stack(ws, 1).reshape(-1), dtype=torch.float32, device=dev),
-                    torch.as_tensor(grow(v), device=dev),
-                )
-            steps.append(step)
-            new_prev.append(None if inv is None else inv.reshape(-1))
-            new_masks.append(None if m is None else mask_rows(m[:, v] if first is None else m[first, v]))
-        layers.append(steps)
-        masks.append(new_masks)
-        prev = new_prev
-        sizes = [b if p is None else int(p.max()) + 1 for p in prev]
-    readout = [None if p is None else torch.as_tensor(p, device=dev) for p in prev]
-    return CompactPlan(layers, masks[:num_layers], readout)
-
-
-def _take(table: Tensor, rows: Tensor | None) -> Tensor:
-    return table if rows is None else table.index_select(0, rows)
+            terms = [(3 * (start[v] + rows[v][first]), np.ones(len(first)))]
+            for d in (0, 1):
+                for u in np.flatnonzero(a[d * n + v]):
+                    w = float(a[d * n + v, u]) * (1.0 if m is None else m[first, u])
+                    terms.append((3 * (start[u] + rows[u][first]) + 1 + d, np.broadcast_to(w, len(first))))
+            index.append(np.stack([t[0] for t in terms], 1).reshape(-1))
+            weight.append(np.stack([t[1] for t in terms], 1).reshape(-1))
+            residual.append(start[v] + rows[v][first])
+            counts.append(np.full(len(first), len(terms)))
+            new_rows.append(inv.reshape(-1))
+            sizes.append(len(first))
+        counts_all = np.concatenate(counts)
+        layers.append(
+            LayerPlan(
+                index=torch.as_tensor(np.concatenate(index), device=dev),
+                offsets=torch.as_tensor(np.concatenate([[0], np.cumsum(counts_all)[:-1]]), device=dev),
+                weight=torch.as_tensor(np.concatenate(weight), dtype=torch.float32, device=dev),
+                residual=torch.as_tensor(np.concatenate(residual), device=dev),
+            )
+        )
+        rows = new_rows
+        start = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    readout = np.stack([start[v] + rows[v] for v in range(n)], 1).reshape(-1)  # (B*N,), row-major per input
+    return CompactPlan(layers, torch.as_tensor(readout, device=dev), n)
 
 
 class DirGCNConv(MessagePassing):
@@ -252,52 +212,23 @@ class CellGCN(nn.Module):
         """Same as :meth:`forward_dense` (eval mode), computing each node state once per distinct local pattern.
 
         ``plan`` from :func:`compact_plan` (with this network's none-mask). The three linears are linear, so
-        they are applied to each node's compact table (one GEMM per table, before its rows are copied out to
-        the neighbours), and a node's update sums its few neighbours' transformed rows (10 edges in NB201)
-        instead of a GEMM with the mostly-zero adjacency.
+        they are applied once to the previous states of all nodes (one GEMM), and each new state is a weighted
+        sum of its few projected neighbour rows: one ``embedding_bag`` per layer for all nodes, no temporaries.
         """
-        tables = [self.embed.weight] * len(plan.readout)  # layer 0: row t of every node is type t
-        for conv, norm, steps, masks in zip(self.convs, self.norms, plan.layers, plan.masks, strict=True):
+        states = self.embed.weight  # layer 0: row t is node type t, for every node
+        for conv, norm, lp in zip(self.convs, self.norms, plan.layers, strict=True):
             hid = conv.lin_self.out_features
             weight = torch.cat([conv.lin_self.weight, conv.lin_fwd.weight, conv.lin_bwd.weight]).t()
-            bias = torch.cat([conv.lin_self.bias, conv.lin_self.bias.new_zeros(2 * hid)])
-            if steps[0].bag is not None:  # small inputs: one gather-sum per node over the concatenated tables
-                src = tables[0] if all(t is tables[0] for t in tables) else torch.cat(tables)
-                proj = torch.addmm(bias, src, weight).view(-1, hid)
-                new_tables = []
-                for step in steps:
-                    index, offsets, w, residual = step.bag
-                    out = nn.functional.embedding_bag(
-                        index, proj, offsets, mode="sum", per_sample_weights=w.to(proj.dtype)
-                    )
-                    new_tables.append(torch.relu_(norm(out)).add_(src.index_select(0, residual)))
-                tables = new_tables
-                continue
-            done: dict[tuple[int, int], Tensor] = {}
-            proj = []  # per node: table @ [W_s | W_f | W_b] + [b, 0, 0], none-masked messages
-            for table, mk in zip(tables, masks, strict=True):
-                key = (id(table), id(mk))
-                if key not in done:
-                    p = torch.addmm(bias, table, weight)
-                    if mk is not None:
-                        p[:, hid:].mul_(mk)
-                    done[key] = p
-                proj.append(done[key])
-            new_tables = []
-            for v, step in enumerate(steps):
-                out = proj[v][:, :hid]
-                out = out.clone() if step.rows is None else out.index_select(0, step.rows)
-                for part, edges in ((slice(hid, 2 * hid), step.fwd), (slice(2 * hid, 3 * hid), step.bwd)):
-                    for u, rows, c in edges:
-                        out.add_(_take(proj[u][:, part], rows), alpha=c)
-                x = _take(tables[v], step.rows)
-                new_tables.append(torch.relu_(norm(out)).add_(x))
-            tables = new_tables
-        full = [_take(t, rows) for t, rows in zip(tables, plan.readout, strict=True)]
-        mean = full[0].clone()
-        for h in full[1:]:
-            mean.add_(h)
-        return self._head(full[-1], mean.div_(len(full)), glob)
+            proj = torch.mm(states, weight).view(-1, hid)  # the bias is added after the gather (fewer rows)
+            out = nn.functional.embedding_bag(
+                lp.index, proj, lp.offsets, mode="sum", per_sample_weights=lp.weight.to(proj.dtype)
+            )
+            out = norm(out.add_(conv.lin_self.bias))
+            states = torch.relu_(out).add_(states.index_select(0, lp.residual))
+        groups = torch.arange(0, plan.readout.numel(), plan.num_nodes, device=plan.readout.device)
+        mean = nn.functional.embedding_bag(plan.readout, states, groups, mode="mean")
+        output = states.index_select(0, plan.readout[plan.num_nodes - 1 :: plan.num_nodes])
+        return self._head(output, mean, glob)
 
     def forward(self, node_type: Tensor, edge_index: Tensor, batch: Tensor, glob: Tensor | None = None) -> Tensor:
         """Sparse path over a PyG ``Batch`` (nodes of each graph contiguous, output node last)."""

@@ -18,10 +18,12 @@ scale and (b) spent where they matter. This module does both:
   was measured accurately gets its measured value and ``pred_std = 0`` instead of a prediction;
   a measurement beats a prediction, and the table's top-1 pick can then be a retrained cell.
 
-Recommended recipe (measured in ``benchmarks/predictor_nb201.py``): fit on the noisy labels,
-retrain ``K/2`` random architectures (they calibrate scale and parameter-count bias over the whole
-range) and the ``K/2`` best of the noisy-only table (``select_for_retraining``; they fix the top),
-refit with both, overlay the measurements.
+Recipes (measured in ``benchmarks/predictor_nb201.py``, section ``noisy``): all at once, fit on
+the noisy labels, retrain ``K/2`` random architectures (they calibrate scale and parameter-count
+bias over the whole range) and the ``K/2`` best of the noisy-only table (``select_for_retraining``;
+they fix the top), refit with both, overlay the measurements (``hybrid``). When the retraining can
+be done in rounds, :func:`predictor.acquisition.sequential_search` (``nasgcn suggest`` for one
+round) spends the same ``K`` better: measure the predicted best, refit, repeat.
 """
 
 from __future__ import annotations

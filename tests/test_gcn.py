@@ -75,12 +75,12 @@ def test_compact_and_dense_network_agree(mask_none, weighted):
     for ids in (SPACE.unique_ids(), SPACE.sample(300, 5)):
         types = torch.as_tensor(SPACE.node_types(ids))
         glob = torch.randn(len(ids), 3)
-        plan = compact_plan(types, adj, 3, net._mask(types, torch.float32), num_types=8)
+        plan = compact_plan(types, adj, 3, net._mask(types, torch.float32))
         with torch.no_grad():
             ref = net.forward_dense(types, adj, glob)
             out = net.forward_compact(plan, glob)
         torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
-    first_layer_states = sum(len(step.rows) if step.rows is not None else len(ids) for step in plan.layers[0])
+    first_layer_states = plan.layers[0].residual.numel()
     assert first_layer_states < 8 * len(ids)  # layer 1 is computed on fewer node states than the dense path
 
 
@@ -348,3 +348,20 @@ def test_batch_size_option(data):
     assert not np.allclose(auto, small)
     with pytest.raises(NasgcnError, match="batch_size"):
         GCNPredictor(**{**TINY, "batch_size": "big"}).fit(ids, y)
+
+
+def test_rank_loss_is_mapped_to_label_units(tmp_path, data):
+    """A ``"rank"`` fit gets a strictly increasing map per member back to label units; save/load keeps it."""
+    ids, y = data
+    est = GCNPredictor(**{**TINY, "loss": "rank", "epochs": 20, "ensemble": 2}).fit(ids, y)
+    assert len(est.output_map_) == 2
+    pred = est.predict(ids)
+    assert np.sqrt(np.mean((pred - y) ** 2)) < 0.5 * y.std()  # label units (a ranking alone is not)
+    raw = torch.linspace(-200.0, 200.0, 40001, dtype=torch.float64)
+    for rows in est.output_map_:
+        mapped = est._apply_output_map(raw, rows)
+        assert torch.all(torch.diff(mapped) > 0)  # keeps the member's ranking, also beyond the knots
+    np.testing.assert_allclose(pred, _per_member_reference(est, ids).mean(0), rtol=1e-5)  # mean of mapped members
+    est.save(tmp_path / "r.pt")
+    np.testing.assert_array_equal(GCNPredictor.load(tmp_path / "r.pt").predict(ids), pred)
+    assert GCNPredictor(**TINY).fit(ids, y).output_map_ is None  # mse / mix outputs are already in label units

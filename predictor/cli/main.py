@@ -17,6 +17,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "predictor.cli.space_cmd",
     "predictor.cli.predictor_cmd",
+    "predictor.cli.acquire_cmd",
     "predictor.cli.hardware_cmd",
     "supernet.cli",
     "supernet.cli_run",

@@ -1,0 +1,194 @@
+"""Sequential acquisition (:mod:`predictor.acquisition`) and ``nasgcn suggest``, with tiny models and synthetic oracles."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from predictor.acquisition import _batches, acquire, explore, neighbourhood, sequential_search
+from predictor.cli.main import main
+from predictor.errors import NasgcnError
+from predictor.lookup import LookupTable
+from predictor.spaces import get_space
+
+SPACE = get_space("nb201")
+IDS = SPACE.all_ids()
+CLS = SPACE.iso_class(IDS)
+DEAD = SPACE.is_dead(IDS)
+TINY = {"epochs": 3, "ensemble": 2, "hidden": 8, "num_layers": 2}
+
+
+def truth(ids: np.ndarray) -> np.ndarray:
+    """A smooth synthetic accuracy: 3x3 convs good, ``none`` bad."""
+    return 80 + 2.0 * (ids == 3).sum(1) + 1.0 * (ids == 2).sum(1) - 1.5 * (ids == 0).sum(1)
+
+
+class Oracle:
+    """Ground-truth lookup that records every call."""
+
+    def __init__(self, fail: set[int] | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.fail = fail or set()
+
+    def __call__(self, archs: list[str]) -> np.ndarray:
+        self.calls.append(list(archs))
+        idx = SPACE.index_of(SPACE.encode(archs))
+        return np.array([np.nan if i in self.fail else v for i, v in zip(idx, truth(IDS[idx]), strict=True)])
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    ids = SPACE.sample(60, 0, unique=True)
+    rng = np.random.default_rng(0)
+    return ids, 0.5 * truth(ids) - 10 + rng.normal(0, 1.0, len(ids))
+
+
+def test_batches():
+    assert _batches(20, 5) == [5, 5, 5, 5]
+    assert _batches(10, 4) == [4, 4, 2]
+    assert _batches(5, 1) == [2, 1, 1, 1]
+    assert sum(_batches(7, 20)) == 7
+    with pytest.raises(NasgcnError):
+        _batches(1, 5)
+
+
+def test_acquire_skips_dead_measured_infeasible():
+    pred = np.random.default_rng(0).normal(size=SPACE.size)
+    pred[DEAD] = 100.0  # dead cells must never be chosen however good they look
+    feasible = np.random.default_rng(1).random(SPACE.size) < 0.5
+    exclude = IDS[np.argsort(-np.where(DEAD, -np.inf, pred))[:30]]
+    got = acquire(pred, 25, exclude=exclude, feasible=feasible)
+    assert got.size == 25
+    assert np.unique(CLS[got]).size == 25
+    assert feasible[got].all() and not DEAD[got].any()
+    assert not np.isin(CLS[got], SPACE.iso_class(exclude)).any()
+    allowed = feasible & ~DEAD & ~np.isin(CLS, SPACE.iso_class(exclude))
+    assert pred[got[0]] == pred[allowed].max()
+    assert np.all(np.diff(pred[got]) <= 0)
+
+
+def test_acquire_ucb_prefers_uncertain():
+    pred = np.zeros(SPACE.size)
+    std = np.zeros(SPACE.size)
+    pred[100], std[200] = 1.0, 5.0
+    assert acquire(pred, 1, std, beta=0.0)[0] == 100
+    assert acquire(pred, 1, std, beta=1.0)[0] == 200
+
+
+def test_explore_pool_and_seed():
+    pred = np.arange(SPACE.size, dtype=float)
+    feasible = ~DEAD
+    a = explore(pred, 10, np.random.default_rng(3), pool=0.05, feasible=feasible)
+    b = explore(pred, 10, np.random.default_rng(3), pool=0.05, feasible=feasible)
+    assert np.array_equal(a, b) and np.unique(CLS[a]).size == 10
+    assert pred[a].min() >= np.quantile(pred[feasible], 0.94)
+    with pytest.raises(NasgcnError):
+        explore(pred, 3, np.random.default_rng(0), pool=0.0)
+
+
+def test_neighbourhood():
+    a = IDS[[1234]]
+    near = neighbourhood(a, 1)
+    mates = np.flatnonzero(CLS == CLS[1234])
+    assert near[mates].all()  # the anchor and its isomorphic copies
+    for m in mates:  # every single-op change of every copy
+        assert ((IDS != IDS[m]).sum(1) == 1)[~near].sum() == 0
+    assert neighbourhood(a, 2).sum() > near.sum()
+
+
+def test_sequential_search_local(noisy):
+    ids, y = noisy
+    oracle = Oracle()
+    res = sequential_search(ids, y, oracle, k=6, batch=3, local=1, radius=1, random_state=0, **TINY)
+    first, second = res.measured[:3], res.measured[3:]
+    anchor = first[np.argmax(res.measured_y[:3])]
+    assert neighbourhood(IDS[[anchor]], 1)[second].all()  # round 2 walks around the best measured cell
+    assert np.unique(CLS[res.measured]).size == 6
+
+
+def test_sequential_search_budget_and_feasibility(noisy):
+    ids, y = noisy
+    feasible = (IDS == 3).sum(1) <= 3  # a "budget": at most three 3x3 convs
+    oracle = Oracle()
+    res = sequential_search(ids, y, oracle, k=7, batch=3, feasible=feasible, random_state=0, **TINY)
+    chosen = [i for call in oracle.calls for i in SPACE.index_of(SPACE.encode(call))]
+    assert [len(c) for c in oracle.calls] == [3, 3, 1] and len(res.history) == 3
+    assert np.array_equal(res.measured, chosen)
+    assert np.unique(CLS[res.measured]).size == 7  # never re-chosen, not even an isomorphic copy
+    assert feasible[res.measured].all() and not DEAD[res.measured].any()
+    assert feasible[res.best]
+    assert np.allclose(res.measured_y, truth(IDS[res.measured]))
+    assert np.allclose(res.pred[res.measured], res.measured_y) and np.all(res.pred_std[res.measured] == 0)
+    assert res.model.measured_["y"] == pytest.approx(res.measured_y.tolist())
+
+
+def test_sequential_search_reproducible_and_failures(noisy):
+    ids, y = noisy
+    first = sequential_search(ids, y, Oracle(), k=5, batch=2, random_state=1, **TINY)
+    again = sequential_search(ids, y, Oracle(), k=5, batch=2, random_state=1, **TINY)
+    assert np.array_equal(first.measured, again.measured)
+    assert np.allclose(first.raw_pred, again.raw_pred)
+    fail = {int(first.measured[1])}
+    res = sequential_search(ids, y, Oracle(fail), k=5, batch=2, random_state=1, **TINY)
+    assert res.measured.size == 5 and np.isnan(res.measured_y[1])
+    assert len(res.model.measured_["y"]) == 4  # a failed evaluation is not fitted, but not retried either
+
+
+def test_sequential_search_stops_when_nothing_left(noisy):
+    ids, y = noisy
+    feasible = np.zeros(SPACE.size, dtype=bool)
+    feasible[np.flatnonzero(~DEAD)[:2]] = True  # one or two classes only
+    res = sequential_search(ids, y, Oracle(), k=6, batch=2, feasible=feasible, **TINY)
+    assert 1 <= res.measured.size <= 2 and feasible[res.best]
+
+
+def write_log(path, archs, column=None, values=None):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["arch_str"] + ([column] if column else []))
+        for i, a in enumerate(archs):
+            w.writerow([a] + ([f"{values[i]:.3f}"] if column else []))
+    return str(path)
+
+
+def read_rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_cli_suggest_table(tmp_path, capsys):
+    pred = truth(IDS) + np.random.default_rng(0).normal(0, 0.1, SPACE.size)
+    table = tmp_path / "t.csv"
+    LookupTable.build(pred, np.full(SPACE.size, 0.1)).to_csv(table)
+    top = np.argsort(-np.where(DEAD, -np.inf, pred))[:4]
+    done = write_log(tmp_path / "done.csv", SPACE.decode(IDS[top]))
+    out = tmp_path / "next.csv"
+    argv = ["suggest", str(table), "--k", "5", "--exclude", done, "--max", "params_m=1.0", "--out", str(out)]
+    assert main(argv) == 0
+    rows = read_rows(out)
+    assert len(rows) == 5 and "wrote 5 suggestion(s)" in capsys.readouterr().out
+    idx = np.array([int(r["index"]) for r in rows])
+    frame = LookupTable.load(table)
+    assert np.all(frame["params_m"][idx] <= 1.0)
+    assert not np.isin(CLS[idx], CLS[top]).any() and np.unique(CLS[idx]).size == 5
+    assert idx.tolist() == acquire(pred, 5, exclude=IDS[top], feasible=frame["params_m"] <= 1.0).tolist()
+    assert main([*argv[:-1], str(tmp_path / "x.csv"), "--explore", "2", "--seed", "3"]) == 0
+    assert [r["explore"] for r in read_rows(tmp_path / "x.csv")].count("true") == 2
+    assert main(["suggest", str(table), "--k", "2", "--max", "nope=1", "--out", str(out)]) == 1
+
+
+def test_cli_suggest_model_excludes_measured(tmp_path, noisy):
+    ids, y = noisy
+    noisy_log = write_log(tmp_path / "n.csv", SPACE.decode(ids), "supernet_acc", y)
+    acc = SPACE.sample(6, 5, unique=True)
+    acc_log = write_log(tmp_path / "a.csv", SPACE.decode(acc), "test_acc", truth(acc))
+    model = str(tmp_path / "m.pt")
+    fit = ["fit", noisy_log, "--target", "supernet_acc", "--accurate", acc_log, "--accurate-target", "test_acc"]
+    fit += ["--out", model, "--epochs", "3", "--ensemble", "2", "--hidden", "8", "--layers", "2", "--quiet"]
+    assert main(fit) == 0
+    out = tmp_path / "next.csv"
+    assert main(["suggest", model, "--k", "4", "--beta", "1", "--out", str(out)]) == 0
+    idx = np.array([int(r["index"]) for r in read_rows(out)])
+    assert idx.size == 4 and not np.isin(CLS[idx], SPACE.iso_class(acc)).any()
