@@ -18,6 +18,7 @@ _TRAIN_FIELDS = {
     "val_fraction": "val_fraction",
     "limit_train": "limit_train",
     "input_size": "input_size",
+    "augment": "augment",
     "channels": "channels",
     "cells": "cells",
     "sampler": "sampler",
@@ -43,6 +44,12 @@ def _data_options(p: argparse.ArgumentParser, default_dataset: str | None = None
     p.add_argument("--val-fraction", type=float, help="share of the training data held out for validation (0.2)")
     p.add_argument("--limit-train", "--max-images", dest="limit_train", type=int, help="use only N training images")
     p.add_argument("--input-size", type=int, help="resize images to S×S pixels (divisible by 4)")
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random crop + flip of training batches (default: on for CIFAR/npz, off for digits)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -284,6 +291,7 @@ def _retrain(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         limit_train=args.limit_train,
         input_size=args.input_size,
+        augment=args.augment,
         epochs=args.epochs,
         channels=args.channels,
         cells=args.cells,

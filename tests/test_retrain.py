@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +95,9 @@ def test_cli_retrain(tmp_path: Path) -> None:
             "--no-progress",
             "--threads",
             "1",
+            "--augment",
         ]
     )
     assert code == 0
     assert len((out / "retrain.csv").read_text().splitlines()) == 2
+    assert json.loads((out / "retrain_config.json").read_text())["augment"] is True

@@ -152,6 +152,20 @@ def test_cli_train_eval(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "no checkpoint" in err and "Traceback" not in err
 
 
+def test_cli_augment_flag_reaches_config_and_training(tmp_path: Path) -> None:
+    from predictor.cli.main import main
+
+    base = ["supernet", "train", "--dataset", "digits", "--channels", "4", "--cells", "1", "--epochs", "1"]
+    base += ["--batch-size", "32", "--limit-train-batches", "2", "--threads", "1", "--no-progress"]
+    losses = {}
+    for flag, expected in (("--augment", True), ("--no-augment", False)):
+        run = tmp_path / flag.strip("-")
+        assert main([*base, flag, "--out", str(run)]) == 0
+        assert json.loads((run / "config.json").read_text())["augment"] is expected
+        losses[flag] = json.loads((run / "history.jsonl").read_text().splitlines()[0])["train_loss"]
+    assert losses["--augment"] != losses["--no-augment"]  # digits are not augmented by default
+
+
 def test_subspace_run_cli_evaluates_inside_subspace(tmp_path: Path) -> None:
     from predictor.cli.main import main
     from predictor.logs import read_log
