@@ -11,7 +11,8 @@ architecture; only the node types differ. So the same layer runs three ways with
 * :meth:`CellGCN.forward_compact` — inference on a :func:`compact_plan`: after ``l`` layers a
   node's state depends only on the types within ``l`` hops, so it is computed once per distinct
   local pattern (layer 1 of all 6,466 NB201 classes is 569 node states instead of 51,728). This
-  is what predicts the whole space (about 2x faster than the dense path on one CPU thread).
+  is what predicts the whole space (2.5x faster than the dense path on one CPU thread, 45-47 ms for
+  three members: `benchmarks/predictor_nb201.py --sections speed`).
 
 Layer (messages both ways on the DAG, as PyG's ``DirGNNConv``; mean aggregation)::
 
@@ -23,7 +24,8 @@ Layer (messages both ways on the DAG, as PyG's ``DirGNNConv``; mean aggregation)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -60,6 +62,51 @@ class LayerPlan:
     offsets: Tensor
     weight: Tensor
     residual: Tensor
+    blocks: list[tuple[int, int, int, int]] = field(default_factory=list)  # (row a, row b, index s, index e)
+
+    def __post_init__(self) -> None:
+        if not self.blocks:
+            self.blocks = _blocks(self.offsets, self.index.numel())
+
+    def block(self, a: int, b: int, s: int, e: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Index, offsets (from 0), weights and residual rows of new states ``a:b`` (views, cached offsets)."""
+        cache = self.__dict__.setdefault("_block_offsets", {})
+        if (a, s) not in cache:
+            cache[(a, s)] = self.offsets[a:b] - s
+        return self.index[s:e], cache[(a, s)], self.weight[s:e], self.residual[a:b]
+
+
+BLOCK_ROWS = 1024  # new states computed per block: temporaries of 1024 x 32 floats stay below glibc's mmap threshold
+
+
+def _blocks(offsets: Tensor, total: int, rows: int = BLOCK_ROWS) -> list[tuple[int, int, int, int]]:
+    off = offsets.detach().cpu().numpy()
+    n = off.shape[0]
+    out = []
+    for a in range(0, n, rows):
+        b = min(a + rows, n)
+        out.append((a, b, int(off[a]), int(off[b]) if b < n else total))
+    return out
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(slot: str, shape: tuple[int, int], like: Tensor) -> Tensor:
+    """A scratch tensor of ``shape`` kept per thread between calls (grown as needed, never shrunk).
+
+    Why: a whole-space prediction makes ~100 MB of short-lived tensors; with glibc's allocator each fresh
+    large block costs page faults, measured at about half of the prediction time. Reusing the big buffers and
+    working in blocks of :data:`BLOCK_ROWS` rows (small temporaries malloc recycles) removes them.
+    """
+    pool = _SCRATCH.__dict__.setdefault("pool", {})
+    need = shape[0] * shape[1]
+    buf = pool.get(slot)
+    if buf is None or buf.numel() < need or buf.dtype != like.dtype or buf.device != like.device:
+        with torch.inference_mode(False):
+            buf = torch.empty(max(need, 1), dtype=like.dtype, device=like.device)
+        pool[slot] = buf
+    return buf[:need].view(shape)
 
 
 @dataclass
@@ -208,23 +255,28 @@ class CellGCN(nn.Module):
             h = h + torch.relu(norm(conv.forward_dense(h, adj, mask)))
         return self._head(h[-1], h.mean(0), glob)
 
+    @torch.no_grad()
     def forward_compact(self, plan: CompactPlan, glob: Tensor | None = None) -> Tensor:
-        """Same as :meth:`forward_dense` (eval mode), computing each node state once per distinct local pattern.
+        """Same as :meth:`forward_dense` (eval mode, no gradients), computing each node state once per local pattern.
 
         ``plan`` from :func:`compact_plan` (with this network's none-mask). The three linears are linear, so
-        they are applied once to the previous states of all nodes (one GEMM), and each new state is a weighted
-        sum of its few projected neighbour rows: one ``embedding_bag`` per layer for all nodes, no temporaries.
+        they are applied once to the previous states of all nodes (one GEMM into a reused buffer), and each new
+        state is a weighted sum of its few projected neighbour rows (``embedding_bag``), computed in blocks of
+        :data:`BLOCK_ROWS` states written into a reused buffer (see :func:`_scratch`).
         """
         states = self.embed.weight  # layer 0: row t is node type t, for every node
-        for conv, norm, lp in zip(self.convs, self.norms, plan.layers, strict=True):
+        for layer, (conv, norm, lp) in enumerate(zip(self.convs, self.norms, plan.layers, strict=True)):
             hid = conv.lin_self.out_features
             weight = torch.cat([conv.lin_self.weight, conv.lin_fwd.weight, conv.lin_bwd.weight]).t()
-            proj = torch.mm(states, weight).view(-1, hid)  # the bias is added after the gather (fewer rows)
-            out = nn.functional.embedding_bag(
-                lp.index, proj, lp.offsets, mode="sum", per_sample_weights=lp.weight.to(proj.dtype)
-            )
-            out = norm(out.add_(conv.lin_self.bias))
-            states = torch.relu_(out).add_(states.index_select(0, lp.residual))
+            proj = _scratch("proj", (states.shape[0], 3 * hid), states)
+            proj = torch.mm(states, weight, out=proj).view(-1, hid)  # the bias is added after the gather
+            new = _scratch(f"states{layer % 2}", (lp.residual.numel(), hid), states)
+            for a, b, s, e in lp.blocks:
+                index, offsets, w, residual = lp.block(a, b, s, e)
+                out = nn.functional.embedding_bag(index, proj, offsets, mode="sum", per_sample_weights=w.to(proj.dtype))
+                out = torch.relu_(norm(out.add_(conv.lin_self.bias)))
+                torch.add(out, states.index_select(0, residual), out=new[a:b])
+            states = new
         groups = torch.arange(0, plan.readout.numel(), plan.num_nodes, device=plan.readout.device)
         mean = nn.functional.embedding_bag(plan.readout, states, groups, mode="mean")
         output = states.index_select(0, plan.readout[plan.num_nodes - 1 :: plan.num_nodes])

@@ -84,6 +84,27 @@ def test_compact_and_dense_network_agree(mask_none, weighted):
     assert first_layer_states < 8 * len(ids)  # layer 1 is computed on fewer node states than the dense path
 
 
+def test_compact_outputs_do_not_alias_reused_buffers():
+    """forward_compact reuses scratch buffers between calls: results of earlier calls must stay intact."""
+    torch.manual_seed(1)
+    nets = [CellGCN(8, hidden=16, num_layers=3).eval() for _ in range(2)]
+    adj = normalized_adjacency(torch.as_tensor(OPS_VIEW_ADJACENCY))
+    plans = []
+    for ids in (SPACE.sample(500, 1), SPACE.sample(40, 2)):
+        types = torch.as_tensor(SPACE.node_types(ids))
+        plans.append((types, compact_plan(types, adj, 3, nets[0]._mask(types, torch.float32))))
+    first = [net.forward_compact(plan) for net in nets for _, plan in plans]
+    kept = [t.clone() for t in first]
+    again = [net.forward_compact(plan) for net in nets for _, plan in plans]
+    for a, b, k in zip(first, again, kept, strict=True):
+        torch.testing.assert_close(a, k, rtol=0, atol=0)
+        torch.testing.assert_close(b, k, rtol=0, atol=0)
+    with torch.no_grad():
+        ref = [net.forward_dense(types, adj) for net in nets for types, _ in plans]
+    for out, r in zip(first, ref, strict=True):
+        torch.testing.assert_close(out, r, rtol=1e-5, atol=1e-6)
+
+
 def _per_member_reference(est: GCNPredictor, ids: np.ndarray) -> np.ndarray:
     """Ensemble outputs computed member by member with forward_dense, without the estimator's prediction code."""
     from predictor.spaces.nb201 import OPS_VIEW_ADJACENCY as adjacency
