@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from .hardware_cmd import _bound
+from .hardware_cmd import add_bound_arguments, add_list_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,28 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("source", metavar="MODEL_OR_TABLE", help="model from 'nasgcn fit' or table from 'nasgcn table'")
     s.add_argument("--k", type=int, default=5, help="number of architectures to suggest (default 5)")
     s.add_argument("--out", required=True, metavar="NEXT.csv", help="output CSV (written atomically)")
-    s.add_argument(
-        "--exclude",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="LOG",
-        help="logs (CSV/JSONL with arch_str) of architectures already measured or scheduled",
+    add_list_argument(
+        s, "--exclude", "LOG", "logs (CSV/JSONL with arch_str) of architectures already measured or scheduled"
     )
-    s.add_argument(
-        "--hardware",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="FILE",
-        help="hardware cost files (arch_str + cost columns) joined by arch_str, for --max/--min",
-    )
-    s.add_argument(
-        "--max", dest="max", type=_bound, action="append", default=[], metavar="COL=VALUE", help="upper bound"
-    )
-    s.add_argument(
-        "--min", dest="min", type=_bound, action="append", default=[], metavar="COL=VALUE", help="lower bound"
-    )
+    add_list_argument(s, "--hardware", "FILE", "hardware cost files (arch_str + cost columns) joined by arch_str")
+    add_bound_arguments(s)
     s.add_argument("--z", type=float, default=0.0, help="safety margin in standard deviations for predicted costs")
     s.add_argument(
         "--beta", type=float, default=0.0, help="weight of pred_std in the score (UCB; default 0 = predicted best)"

@@ -24,6 +24,17 @@ def _bound(text: str) -> tuple[str, float]:
     return col, num
 
 
+def add_list_argument(p: argparse.ArgumentParser, flag: str, metavar: str, help: str) -> None:
+    """A repeatable option taking one or more values (``--hardware A B --hardware C``)."""
+    p.add_argument(flag, nargs="+", action="extend", default=[], metavar=metavar, help=help)
+
+
+def add_bound_arguments(p: argparse.ArgumentParser) -> None:
+    """``--max``/``--min COL=VALUE`` budgets, shared by ``query`` and ``suggest``."""
+    for flag, what in (("--max", "upper bound"), ("--min", "lower bound")):
+        p.add_argument(flag, dest=flag[2:], type=_bound, action="append", default=[], metavar="COL=VALUE", help=what)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser(
         "query",
@@ -36,13 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     q.add_argument("table", metavar="TABLE.csv", help="lookup table (nasgcn predict / LookupTable.to_csv)")
-    q.add_argument(
+    add_list_argument(
+        q,
         "--hardware",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="FILE",
-        help="hardware cost files (arch_str + cost columns; .csv/.json/.jsonl/.parquet) joined by arch_str",
+        "FILE",
+        "hardware cost files (arch_str + cost columns; .csv/.json/.jsonl/.parquet) joined by arch_str",
     )
     q.add_argument(
         "--iso",
@@ -50,12 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="keep",
         help="isomorphic duplicates in hardware files: each its own value (keep) or the class mean/median",
     )
-    q.add_argument(
-        "--max", dest="max", type=_bound, action="append", default=[], metavar="COL=VALUE", help="upper bound"
-    )
-    q.add_argument(
-        "--min", dest="min", type=_bound, action="append", default=[], metavar="COL=VALUE", help="lower bound"
-    )
+    add_bound_arguments(q)
     q.add_argument("--maximize", default="pred", metavar="COL", help="column to rank by (default: pred)")
     q.add_argument(
         "--minimize", action="store_true", help="rank ascending instead (e.g. --maximize flops_m --minimize)"
