@@ -131,6 +131,10 @@ class CostModel:
     alphas : ridge penalties tried by efficient leave-one-out CV.
     random_state : seed of the bootstrap.
     device, epochs : passed to the GCN.
+    runnable_threshold : when the training costs contain NaN (cannot run), an architecture is predicted
+        NaN if the classifier's probability that it runs is below this (0.5). Lower keeps more candidates
+        (a false "cannot run" hides a good cell from a query); 0 never predicts NaN, so every prediction
+        is the regression's. Raise it to avoid suggesting cells the device may reject.
     """
 
     def __init__(
@@ -146,6 +150,7 @@ class CostModel:
         device: str = "cpu",
         epochs: int = 200,
         space: str = "nb201",
+        runnable_threshold: float = 0.5,
     ) -> None:
         self.method = method
         self.pairwise = pairwise
@@ -158,6 +163,7 @@ class CostModel:
         self.device = device
         self.epochs = epochs
         self.space = space
+        self.runnable_threshold = runnable_threshold
 
     # ----- helpers -----------------------------------------------------------------
     def _ids(self, archs: Any) -> np.ndarray:
@@ -306,7 +312,15 @@ class CostModel:
             center = np.where(dead, self.dead_value_, center)
             std = np.where(dead, self.dead_std_, std)
         if self.runnable_ is not None:
-            ok = self.runnable_.predict(cost_features(ids, False)).astype(bool)
+            ok = self.runnable_proba(ids) >= self.runnable_threshold
             center = np.where(ok, center, np.nan)
             std = np.where(ok, std, np.nan)
         return (center, std) if return_std else center
+
+    def runnable_proba(self, archs: Any) -> np.ndarray:
+        """Probability that the target can run each architecture (1 when no training cost was NaN)."""
+        ids = self._ids(archs)
+        if getattr(self, "runnable_", None) is None:
+            return np.ones(ids.shape[0])
+        proba = self.runnable_.predict_proba(cost_features(ids, False))
+        return proba[:, list(self.runnable_.classes_).index(True)] if proba.shape[1] > 1 else np.ones(ids.shape[0])

@@ -169,6 +169,14 @@ def test_cost_model_learns_which_archs_cannot_run():
     pred = model.predict(SPACE.all_ids())
     cannot = SPACE.all_ids()[:, 5] == 4
     assert np.isnan(pred[cannot]).mean() > 0.95 and np.isnan(pred[~cannot]).mean() < 0.05
+    proba = model.runnable_proba(SPACE.all_ids())
+    assert proba[cannot].mean() < 0.1 and proba[~cannot].mean() > 0.9
+    # threshold 0: never "cannot run", every value is the regression's; 1: only certain cells run
+    model.runnable_threshold = 0.0
+    assert not np.isnan(model.predict(SPACE.all_ids())).any()
+    model.runnable_threshold = 1.0
+    assert np.isnan(model.predict(SPACE.all_ids())).sum() >= np.isnan(pred).sum()
+    assert CostModel(ensemble=1).fit(ids[~np.isnan(y)], y[~np.isnan(y)]).runnable_proba(ids[:3]).tolist() == [1, 1, 1]
 
 
 def test_cost_model_options_change_behaviour_and_errors():
