@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         "NASGCN_REFERENCE_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
     )
     ap.add_argument("--data", default=default, help="folder with hwnasbench_nb201_cifar10.csv")
-    ap.add_argument("--methods", default="additive,additive-runall,additive-noboost", help=f"comma list of {', '.join(VARIANTS)}")
+    ap.add_argument(
+        "--methods", default="additive,additive-runall,additive-noboost", help=f"comma list of {', '.join(VARIANTS)}"
+    )
     ap.add_argument("--sizes", default="100,300,900")
     ap.add_argument("--devices", default=",".join(DEVICES))
     ap.add_argument("--seeds", type=int, default=3, help="random training sets per cell (mean reported)")
