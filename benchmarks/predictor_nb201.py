@@ -161,6 +161,7 @@ def noisy(args, sp, gt, order, in_space_order, data: Path) -> None:
                             lambda archs: truth[sp.index_of(sp.encode(archs))],
                             k=k,
                             batch=args.batch,
+                            beta=args.beta,
                             round_epochs=args.round_epochs,
                             random_state=0,
                             initial=base_model,
@@ -268,6 +269,7 @@ def main(argv=None) -> int:
     p.add_argument("--ns", default=",".join(map(str, NOISY_N)), help="noisy label counts N (100,300,1000)")
     p.add_argument("--ks", default=",".join(map(str, ACCURATE_K)), help="accurate label counts K (10,20,50)")
     p.add_argument("--batch", type=int, default=5, help="accurate labels per round for 'sequential' (5)")
+    p.add_argument("--beta", type=float, default=0.0, help="UCB weight of pred_std for 'sequential' (0: greedy)")
     p.add_argument(
         "--round-epochs", type=int, default=60, help="epochs of the intermediate refits of 'sequential' (60)"
     )
