@@ -120,6 +120,11 @@ def split_b(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return perm[:1000], perm[1000:1020]
 
 
+def gcn_params(args: argparse.Namespace, seed: int) -> dict:
+    """The GCNPredictor settings every (b) fit shares."""
+    return dict(ensemble=args.ensemble, epochs=args.epochs, random_state=seed, device=args.device)
+
+
 def fit_b(ids: np.ndarray, truth: np.ndarray, noisy: np.ndarray, seed: int, args: argparse.Namespace) -> np.ndarray:
     from predictor.noisy import fit_noisy_accurate
 
@@ -129,10 +134,7 @@ def fit_b(ids: np.ndarray, truth: np.ndarray, noisy: np.ndarray, seed: int, args
         noisy[noisy_idx],
         ids[acc_idx],
         truth[acc_idx],
-        ensemble=args.ensemble,
-        epochs=args.epochs,
-        random_state=seed,
-        device=args.device,
+        **gcn_params(args, seed),
     )
     return model.predict(ids)
 
@@ -145,10 +147,7 @@ def fit_b_noisy(ids: np.ndarray, noisy: np.ndarray, seed: int, args: argparse.Na
     return fit_noisy_accurate(
         ids[noisy_idx],
         noisy[noisy_idx],
-        ensemble=args.ensemble,
-        epochs=args.epochs,
-        random_state=seed,
-        device=args.device,
+        **gcn_params(args, seed),
     )
 
 

@@ -62,31 +62,21 @@ class LayerPlan:
     offsets: Tensor
     weight: Tensor
     residual: Tensor
-    blocks: list[tuple[int, int, int, int]] = field(default_factory=list)  # (row a, row b, index s, index e)
+    blocks: list[tuple[slice, Tensor, Tensor, Tensor, Tensor]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.blocks:
-            self.blocks = _blocks(self.offsets, self.index.numel())
-
-    def block(self, a: int, b: int, s: int, e: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Index, offsets (from 0), weights and residual rows of new states ``a:b`` (views, cached offsets)."""
-        cache = self.__dict__.setdefault("_block_offsets", {})
-        if (a, s) not in cache:
-            cache[(a, s)] = self.offsets[a:b] - s
-        return self.index[s:e], cache[(a, s)], self.weight[s:e], self.residual[a:b]
+        """Split the new states into blocks of :data:`BLOCK_ROWS`: (rows, index, offsets from 0, weights, residual)."""
+        off = self.offsets.detach().cpu().numpy()
+        n, total = off.shape[0], self.index.numel()
+        self.blocks = []
+        for a in range(0, n, BLOCK_ROWS):
+            b = min(a + BLOCK_ROWS, n)
+            s, e = int(off[a]), (int(off[b]) if b < n else total)
+            part = (self.index[s:e], self.offsets[a:b] - s, self.weight[s:e], self.residual[a:b])
+            self.blocks.append((slice(a, b), *part))
 
 
 BLOCK_ROWS = 1024  # new states computed per block: temporaries of 1024 x 32 floats stay below glibc's mmap threshold
-
-
-def _blocks(offsets: Tensor, total: int, rows: int = BLOCK_ROWS) -> list[tuple[int, int, int, int]]:
-    off = offsets.detach().cpu().numpy()
-    n = off.shape[0]
-    out = []
-    for a in range(0, n, rows):
-        b = min(a + rows, n)
-        out.append((a, b, int(off[a]), int(off[b]) if b < n else total))
-    return out
 
 
 _SCRATCH = threading.local()
@@ -271,11 +261,10 @@ class CellGCN(nn.Module):
             proj = _scratch("proj", (states.shape[0], 3 * hid), states)
             proj = torch.mm(states, weight, out=proj).view(-1, hid)  # the bias is added after the gather
             new = _scratch(f"states{layer % 2}", (lp.residual.numel(), hid), states)
-            for a, b, s, e in lp.blocks:
-                index, offsets, w, residual = lp.block(a, b, s, e)
+            for rows, index, offsets, w, residual in lp.blocks:
                 out = nn.functional.embedding_bag(index, proj, offsets, mode="sum", per_sample_weights=w.to(proj.dtype))
                 out = torch.relu_(norm(out.add_(conv.lin_self.bias)))
-                torch.add(out, states.index_select(0, residual), out=new[a:b])
+                torch.add(out, states.index_select(0, residual), out=new[rows])
             states = new
         groups = torch.arange(0, plan.readout.numel(), plan.num_nodes, device=plan.readout.device)
         mean = nn.functional.embedding_bag(plan.readout, states, groups, mode="mean")
