@@ -109,7 +109,9 @@ def noisy(args, sp, gt, order, in_space_order, data: Path) -> None:
     ks = (20,) if args.quick else tuple(int(v) for v in args.ks.split(","))
     strategies = args.strategies.split(",")
     print("\n## 2. Noisy supernet labels (oneshot_baseline runs) vs c10_test_acc_fewshotgt, all 15,625")
-    print(f"   best true accuracy {np.nanmax(truth):.2f}; 'pick' = true accuracy of the table's top-1; seed 0\n")
+    print(
+        f"   best true accuracy {np.nanmax(truth):.2f}; 'pick' = true accuracy of the table's top-1; seed {args.seed}\n"
+    )
     head = (
         f"{'run':>42} {'N':>5} {'K':>3} {'labels':>10} {'tau':>6} {'top1%':>6} {'top5%':>6} {'pick':>6} "
         f"{'pick(raw)':>9} {'best(K)':>7} {'fit s':>6}"
@@ -144,10 +146,10 @@ def noisy(args, sp, gt, order, in_space_order, data: Path) -> None:
         label[order] = acc[run].to_numpy(dtype=np.float64)
         line(run, 0, 0, "supernet", label)
         for n in ns:
-            rng = np.random.default_rng(0)
+            rng = np.random.default_rng(args.seed)
             tr = rng.choice(sp.size, n, replace=False)
             start = time.perf_counter()
-            base_model = fit_noisy_accurate(ids[tr], label[tr], random_state=0)
+            base_model = fit_noisy_accurate(ids[tr], label[tr], random_state=args.seed)
             base = base_model.predict_space()
             line(run, n, 0, "gcn", base, secs=time.perf_counter() - start)
             for k in ks:
@@ -163,7 +165,7 @@ def noisy(args, sp, gt, order, in_space_order, data: Path) -> None:
                             batch=args.batch,
                             beta=args.beta,
                             round_epochs=args.round_epochs,
-                            random_state=0,
+                            random_state=args.seed,
                             initial=base_model,
                         )
                         secs = time.perf_counter() - start
@@ -176,7 +178,7 @@ def noisy(args, sp, gt, order, in_space_order, data: Path) -> None:
                     else:
                         half = rand[: k // 2]
                         sel = np.concatenate([half, select_for_retraining(base, k - k // 2, exclude=ids[half])])
-                    est = fit_noisy_accurate(ids[tr], label[tr], ids[sel], truth[sel], random_state=0)
+                    est = fit_noisy_accurate(ids[tr], label[tr], ids[sel], truth[sel], random_state=args.seed)
                     raw, std = est.predict_space(return_std=True)
                     table, _, _ = overlay_measured(raw, std, ids[sel], truth[sel])
                     line(run, n, k, strategy, table, raw, sel, time.perf_counter() - start)
@@ -269,6 +271,9 @@ def main(argv=None) -> int:
     p.add_argument("--ns", default=",".join(map(str, NOISY_N)), help="noisy label counts N (100,300,1000)")
     p.add_argument("--ks", default=",".join(map(str, ACCURATE_K)), help="accurate label counts K (10,20,50)")
     p.add_argument("--batch", type=int, default=5, help="accurate labels per round for 'sequential' (5)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="noisy section: draws the N labelled architectures and seeds the GCN (0)"
+    )
     p.add_argument("--beta", type=float, default=0.0, help="UCB weight of pred_std for 'sequential' (0: greedy)")
     p.add_argument(
         "--round-epochs", type=int, default=60, help="epochs of the intermediate refits of 'sequential' (60)"

@@ -132,9 +132,13 @@ class CostModel:
     random_state : seed of the bootstrap.
     device, epochs : passed to the GCN.
     runnable_threshold : when the training costs contain NaN (cannot run), an architecture is predicted
-        NaN if the classifier's probability that it runs is below this (0.5). Lower keeps more candidates
-        (a false "cannot run" hides a good cell from a query); 0 never predicts NaN, so every prediction
-        is the regression's. Raise it to avoid suggesting cells the device may reject.
+        NaN if the classifier's probability that it runs is below this (0.3). The default leans towards
+        "runs" because the two errors are not alike: a false "cannot run" silently hides a cell from every
+        query, a false "runs" is caught when the pick is deployed. HW-NAS-Bench Edge TPU, 900 samples,
+        3 seeds (28.5 % of the live cells cannot run there): threshold 0 / 0.1 / 0.2 / 0.3 / 0.5 flags
+        0 / 71 / 82 / 87 / 91 % of the cells that cannot run and hides 0 / 0.4 / 0.9 / 1.6 / 3.4 % of
+        those that can. 0 never predicts NaN (the regression alone); :meth:`runnable_proba` gives the
+        probability itself (``nasgcn latency predict`` writes it as ``<col>_runnable``).
     """
 
     def __init__(
@@ -150,7 +154,7 @@ class CostModel:
         device: str = "cpu",
         epochs: int = 200,
         space: str = "nb201",
-        runnable_threshold: float = 0.5,
+        runnable_threshold: float = 0.3,
     ) -> None:
         self.method = method
         self.pairwise = pairwise

@@ -155,3 +155,38 @@ def test_latency_predict_then_query_with_margin(table_csv, tmp_path, capsys):
     safe = _json(capsys, [*base, "--z", "3"])
     assert all(r["toy_latency"] + 3 * r["toy_latency_std"] <= 4.0 for r in safe)
     assert any(r["toy_latency"] + 3 * r["toy_latency_std"] > 4.0 for r in plain)
+
+
+def test_latency_predict_writes_run_probability_and_threshold(table_csv, tmp_path, capsys):
+    """A device that cannot run pooling on edge 2->3: <col> is NaN there, <col>_runnable says how sure."""
+    rng = np.random.default_rng(3)
+    idx = rng.choice(SPACE.size, 400, replace=False)
+    ids = SPACE.all_ids()[idx]
+    lat = 2.0 + np.array([0.0, 0.05, 0.4, 1.0, 0.2])[ids].sum(1)
+    lat[ids[:, 5] == 4] = np.nan
+    measured = tmp_path / "m.csv"
+    with open(measured, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["arch_str", "toy_latency"])
+        w.writerows([a, "" if np.isnan(v) else v] for a, v in zip(SPACE.decode(ids), lat, strict=True))
+    out = tmp_path / "pred.csv"
+    assert main(["latency", "predict", str(measured), "--out", str(out), "--ensemble", "2"]) == 0
+    full = LookupTable.read_csv(out)
+    cannot = SPACE.all_ids()[:, 5] == 4
+    proba = np.asarray(full["toy_latency_runnable"])
+    assert proba[cannot].mean() < 0.1 and proba[~cannot].mean() > 0.9
+    assert np.isnan(full["toy_latency"][cannot]).mean() > 0.95
+    assert not np.isnan(full["toy_latency"][~cannot & (proba >= 0.3)]).any()
+    # threshold 0: every cell gets the regression's cost; the probability column still filters
+    every = tmp_path / "every.csv"
+    argv = ["latency", "predict", str(measured), "--out", str(every), "--ensemble", "2", "--runnable-threshold", "0"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert not np.isnan(LookupTable.read_csv(every)["toy_latency"]).any()
+    base = ["query", str(table_csv), "--hardware", str(every), "--max", "toy_latency=9", "--top", "200", "--json"]
+    loose = _json(capsys, base)
+    strict = _json(capsys, [*base, "--min", "toy_latency_runnable=0.9"])
+    assert any(SPACE.encode([r["arch_str"]])[0, 5] == 4 for r in loose)
+    assert all(SPACE.encode([r["arch_str"]])[0, 5] != 4 for r in strict) and len(strict) == 200
+    assert main(["latency", "predict", str(measured), "--out", str(every), "--runnable-threshold", "2"]) == 1
+    assert "--runnable-threshold must be in [0, 1]" in capsys.readouterr().err

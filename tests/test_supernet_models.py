@@ -133,6 +133,12 @@ def test_box_pooling_equals_avg_pool(size: tuple[int, int]) -> None:
     (ga,) = torch.autograd.grad(a.square().sum(), x)
     (gb,) = torch.autograd.grad(b.square().sum(), x)
     assert torch.allclose(ga, gb, atol=1e-5)
+    # channels-last input (what the trainer runs), and the hand-written backward in double precision
+    xc = x.detach().to(memory_format=torch.channels_last).requires_grad_()
+    (gc,) = torch.autograd.grad(BoxPooling()(xc).square().sum(), xc)
+    assert torch.allclose(gc, gb, atol=1e-5)
+    xd = torch.randn(1, 2, *size, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(BoxPooling(), (xd,))
 
 
 def test_training_after_inference_mode(supernet: NB201Supernet) -> None:

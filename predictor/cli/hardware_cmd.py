@@ -119,7 +119,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fit a cost model on measured costs and write a whole-space cost table",
         description=(
             "Fit a cost model (ridge on op features, or the GCN) on the measured rows of FILE and write "
-            "every architecture with <col> and <col>_std, ready for 'nasgcn query --hardware'."
+            "every architecture with <col> and <col>_std, ready for 'nasgcn query --hardware'. Where the "
+            "measured file has NaN (the target cannot run it), a classifier learns which cells run: <col> is "
+            "NaN below --runnable-threshold and <col>_runnable holds the probability (stricter queries: "
+            "--min <col>_runnable=0.9)."
         ),
     )
     p.add_argument("measured", metavar="FILE", help="measured costs (arch_str + cost columns)")
@@ -131,6 +134,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--iso", choices=("keep", "mean", "median"), default="keep")
+    p.add_argument(
+        "--runnable-threshold",
+        type=float,
+        default=0.3,
+        help="predict NaN (cannot run) below this run probability (default 0.3; 0 = never NaN)",
+    )
     p.set_defaults(func=_predict)
 
 
@@ -329,7 +338,9 @@ def _predict(args: argparse.Namespace) -> int:
     from ..table import write_csv
 
     hw = HardwareTable.read(args.measured, iso=args.iso)
-    cols = args.column or [c for c in hw.metrics if not c.endswith(("_iqr", "_std"))]
+    cols = args.column or [c for c in hw.metrics if not c.endswith(("_iqr", "_std", "_runnable"))]
+    if not 0 <= args.runnable_threshold <= 1:
+        raise NasgcnError(f"--runnable-threshold must be in [0, 1], got {args.runnable_threshold}")
     for c in cols:
         if c not in hw.metrics:
             raise NasgcnError(f"no cost column {c!r} in {args.measured}; columns: {', '.join(hw.metrics)}")
@@ -340,16 +351,24 @@ def _predict(args: argparse.Namespace) -> int:
     models = {}
     for c in cols:
         model = CostModel(
-            method=args.method, ensemble=args.ensemble, epochs=args.epochs, device=args.device, random_state=args.seed
+            method=args.method,
+            ensemble=args.ensemble,
+            epochs=args.epochs,
+            device=args.device,
+            random_state=args.seed,
+            runnable_threshold=args.runnable_threshold,
         ).fit(train_ids, hw[c])
         mean, std = model.predict(all_ids, return_std=True)
         frame[c], frame[f"{c}_std"] = mean, std
+        if model.runnable_ is not None:
+            frame[f"{c}_runnable"] = model.runnable_proba(all_ids)
         models[c] = {
             "method": args.method,
             "n_train": model.n_train_,
             "noise_rel": model.noise_rel_,
             "pairwise": getattr(model, "pairwise_", None),
             "dead_fallback": model.dead_fallback_,
+            "runnable_threshold": args.runnable_threshold if model.runnable_ is not None else None,
         }
     units = {**{c: hw.units[c] for c in cols}, **{f"{c}_std": hw.units[c] for c in cols}}
     meta = {

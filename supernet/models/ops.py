@@ -7,6 +7,8 @@ the supernet (no affine, batch statistics) differ only there.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -39,8 +41,28 @@ class Pooling(nn.AvgPool2d):
         super().__init__(3, stride=1, padding=1, count_include_pad=False)
 
 
+class _BoxMean(torch.autograd.Function):
+    """``box_sum(x) * inv``, the 3×3 box sum (zero padding) as a depthwise convolution with ones.
+
+    The zero-padded box sum is self-adjoint, so the input gradient is ``box_sum(grad * inv)`` with
+    the same kernel; the ones need no gradient. On CPU (oneDNN, channels-last) the depthwise
+    convolution is ~5× faster than separable slice-and-add passes, whose autograd backward also
+    allocates a zero-filled full-size tensor per slice (a fifth of a training step in profiles).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, ones: torch.Tensor, inv: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(ones, inv)
+        return nn.functional.conv2d(x, ones, padding=1, groups=x.shape[1]).mul_(inv)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        ones, inv = ctx.saved_tensors
+        return nn.functional.conv2d(grad * inv, ones, padding=1, groups=grad.shape[1]), None, None
+
+
 class BoxPooling(nn.Module):
-    """``avg_pool_3x3`` computed as a separable 3×3 box sum times 1/count (padding excluded).
+    """``avg_pool_3x3`` computed as a 3×3 box sum times 1/count (padding excluded).
 
     The same function as :class:`Pooling` (to float rounding) but faster on CPU, where the
     pooling kernels are slow for small images; used by the supernet only (the stand-alone
@@ -49,26 +71,23 @@ class BoxPooling(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._inv: dict[tuple, torch.Tensor] = {}
+        self._consts: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _inverse_count(self, x: torch.Tensor) -> torch.Tensor:
-        key = (x.shape[-2], x.shape[-1], x.device, x.dtype)
-        inv = self._inv.get(key)
-        if inv is None:
-            # A normal (non-inference) constant, so a cache filled under inference_mode also serves training.
+    def _constants(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Depthwise ones kernel and the ``(1, 1, H, W)`` inverse counts, cached per shape/device/dtype."""
+        key = (x.shape[1], x.shape[-2], x.shape[-1], x.device, x.dtype)
+        hit = self._consts.get(key)
+        if hit is None:
+            # Normal (non-inference) constants, so a cache filled under inference_mode also serves training.
             with torch.inference_mode(False), torch.no_grad():
-                ones = torch.ones(1, 1, x.shape[-2], x.shape[-1], device=x.device, dtype=x.dtype)
-                inv = 1.0 / nn.functional.avg_pool2d(ones, 3, 1, 1, divisor_override=1)
-            self._inv[key] = inv
-        return inv
+                ones = torch.ones(x.shape[1], 1, 3, 3, device=x.device, dtype=x.dtype)
+                count = torch.ones(1, 1, x.shape[-2], x.shape[-1], device=x.device, dtype=x.dtype)
+                inv = 1.0 / nn.functional.avg_pool2d(count, 3, 1, 1, divisor_override=1)
+            hit = self._consts[key] = (ones, inv)
+        return hit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] * x.shape[-2] <= 16:  # tiny maps: the native kernel wins
-            return nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
-        p = nn.functional.pad(x, (1, 1, 1, 1))
-        rows = p[..., :, :-2] + p[..., :, 1:-1] + p[..., :, 2:]
-        box = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]
-        return box * self._inverse_count(x)
+        return _BoxMean.apply(x, *self._constants(x))
 
 
 class Zero(nn.Module):
