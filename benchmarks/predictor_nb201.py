@@ -164,6 +164,7 @@ def noisy(args, sp, gt, order, in_space_order, data: Path) -> None:
                             k=k,
                             batch=args.batch,
                             beta=args.beta,
+                            local=args.local,
                             round_epochs=args.round_epochs,
                             random_state=args.seed,
                             initial=base_model,
@@ -273,6 +274,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=5, help="accurate labels per round for 'sequential' (5)")
     p.add_argument(
         "--seed", type=int, default=0, help="noisy section: draws the N labelled architectures and seeds the GCN (0)"
+    )
+    p.add_argument(
+        "--local", type=int, default=0, help="'sequential': search near the LOCAL best measured cells (0: off)"
     )
     p.add_argument("--beta", type=float, default=0.0, help="UCB weight of pred_std for 'sequential' (0: greedy)")
     p.add_argument(
