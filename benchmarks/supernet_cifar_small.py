@@ -20,7 +20,9 @@ Measured with these defaults (1 thread each, on a shared 2-core machine; one run
 0): uniform 90 epochs tau 0.424 (acc) / 0.434 (-loss), FairNAS 18 epochs 0.338 / 0.465,
 parameter count 0.567: the supernet does not beat the parameter count at this budget. Seed 1
 (another split, supernet and 1,000 archs): uniform 90 epochs 0.203 / 0.160, parameter count 0.563,
-so one seed says little: the spread between seeds is about 0.2.
+so one seed says little: the spread between seeds is about 0.2. Full 32×32 px (seed 0, same
+1,000 archs): C=8 for 30 epochs 0.366 / 0.368, C=4 for 60 epochs 0.189 / 0.360 (~18 min each on a
+shared core, evaluation included).
 On an idle core training runs at ~3,800 img/s per thread (each supernet ~7 min, each
 evaluation of 1,000 archs ~2-3 min). Other settings, same 1,000 archs: uniform 150 epochs
 0.319 / 0.284, FairNAS 30 epochs 0.326 / 0.374 (longer is not better: run-to-run spread
