@@ -337,10 +337,10 @@ def _predict(args: argparse.Namespace) -> int:
     from ..spaces import get_space
     from ..table import write_csv
 
-    hw = HardwareTable.read(args.measured, iso=args.iso)
-    cols = args.column or [c for c in hw.metrics if not c.endswith(("_iqr", "_std", "_runnable"))]
     if not 0 <= args.runnable_threshold <= 1:
         raise NasgcnError(f"--runnable-threshold must be in [0, 1], got {args.runnable_threshold}")
+    hw = HardwareTable.read(args.measured, iso=args.iso)
+    cols = args.column or [c for c in hw.metrics if not c.endswith(("_iqr", "_std", "_runnable"))]
     for c in cols:
         if c not in hw.metrics:
             raise NasgcnError(f"no cost column {c!r} in {args.measured}; columns: {', '.join(hw.metrics)}")
