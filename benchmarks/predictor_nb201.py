@@ -165,6 +165,7 @@ def noisy(args, sp, gt, order, in_space_order, data: Path) -> None:
                             batch=args.batch,
                             beta=args.beta,
                             local=args.local,
+                            mutate=args.mutate,
                             round_epochs=args.round_epochs,
                             random_state=args.seed,
                             initial=base_model,
@@ -277,6 +278,12 @@ def main(argv=None) -> int:
     )
     p.add_argument(
         "--local", type=int, default=0, help="'sequential': search near the LOCAL best measured cells (0: off)"
+    )
+    p.add_argument(
+        "--mutate",
+        type=int,
+        default=0,
+        help="'sequential': random one-edit neighbours of the best measured cell per later round (0)",
     )
     p.add_argument("--beta", type=float, default=0.0, help="UCB weight of pred_std for 'sequential' (0: greedy)")
     p.add_argument(

@@ -183,6 +183,7 @@ def sequential_search(
     explore_pool: float = 1.0,
     local: int = 0,
     radius: int = 1,
+    mutate: int = 0,
     round_epochs: int | None = None,
     accurate_weight: float | str = "auto",
     random_state: int = 0,
@@ -196,7 +197,10 @@ def sequential_search(
     Every later round takes the ``batch`` best by ``pred + beta * pred_std`` (:func:`acquire`) of the
     model refitted on the noisy labels plus all accurate ones so far; with ``local > 0`` only among the
     architectures within ``radius`` op changes of the ``local`` best measured ones (model-guided local
-    search; filled up globally if too few). ``oracle(arch_strs)`` returns
+    search; filled up globally if too few). ``mutate`` of every later round's ``batch`` are drawn at
+    random (not by the model) among the unmeasured architectures within ``radius`` op changes of the
+    best measured one: the model inherits the noisy labels' blind spots, a random mutation does not.
+    ``oracle(arch_strs)`` returns
     one accurate value per architecture (NaN = failed: counted against ``k``, not fitted, never
     re-chosen). ``feasible`` (boolean, space order) restricts both the choices and the final pick.
     ``params`` go to :class:`GCNPredictor` (``space``, ``epochs``, ...); ``round_epochs`` (default:
@@ -243,14 +247,22 @@ def sequential_search(
             chosen = np.concatenate([chosen, greedy])
         else:
             chosen = np.zeros(0, dtype=np.int64)
+            if mutate > 0 and np.isfinite(values).any():
+                best = np.asarray(measured)[[int(np.nanargmax(values))]]
+                near = neighbourhood(all_ids[best], radius, space)
+                allowed = near if feasible is None else near & np.asarray(feasible, dtype=bool)
+                chosen = explore(None, min(mutate, size), rng, 1.0, done, allowed, space)
+                if chosen.size:
+                    done = all_ids[chosen] if done is None else np.concatenate([done, all_ids[chosen]])
             if local > 0 and np.isfinite(values).any():
                 vals = np.where(np.isfinite(values), values, -np.inf)
                 best = np.asarray(measured)[np.argsort(-vals, kind="stable")[:local]]
                 near = neighbourhood(all_ids[best], radius, space)
                 allowed = near if feasible is None else near & np.asarray(feasible, dtype=bool)
-                chosen = acquire(pred, size, std, beta, done, allowed, space)
-                if chosen.size:
-                    done = np.concatenate([done, all_ids[chosen]])
+                more = acquire(pred, size - chosen.size, std, beta, done, allowed, space)
+                chosen = np.concatenate([chosen, more])
+                if more.size:
+                    done = np.concatenate([done, all_ids[more]])
             chosen = np.concatenate([chosen, acquire(pred, size - chosen.size, std, beta, done, feasible, space)])
         if chosen.size == 0:
             break  # nothing left to measure under the constraints

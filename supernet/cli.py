@@ -66,7 +66,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     _data_options(t)
-    t.add_argument("--sampler", choices=("uniform", "fair", "dropout"), help="path sampling strategy (uniform)")
+    t.add_argument(
+        "--sampler",
+        choices=("uniform", "balanced", "fair", "dropout"),
+        help="path sampling strategy (uniform); balanced: depth-balanced single path, no cut-off cells",
+    )
     t.add_argument("--max-drop", type=float, help="final drop rate of the dropout sampler (0.5)")
     t.add_argument(
         "--fix",

@@ -55,6 +55,50 @@ class UniformSampler(ArchSampler):
         return [tuple(int(i) for i in self.rng.integers(0, NUM_OPS, NUM_EDGES))]
 
 
+def effective_depth(ids: np.ndarray) -> np.ndarray:
+    """Convolutions on the deepest live input->output path of each cell (0..3; -1 = cut off).
+
+    The four input->output paths of the NB201 cell are 3<-0, 3<-1<-0, 3<-2<-0 and
+    3<-2<-1<-0; a path with a ``none`` edge carries nothing, and every other op counts 1
+    if it is a convolution. ``ids``: (n, 6) op ids in edge-slot order.
+    """
+    ids = np.atleast_2d(np.asarray(ids))
+    slot = {edge: i for i, edge in enumerate(EDGES)}
+    paths = ([(0, 3)], [(0, 1), (1, 3)], [(0, 2), (2, 3)], [(0, 1), (1, 2), (2, 3)])
+    none, convs = OPS.index("none"), [OPS.index("nor_conv_1x1"), OPS.index("nor_conv_3x3")]
+    depth = np.full(len(ids), -1, dtype=np.int64)
+    for path in paths:
+        ops = ids[:, [slot[e] for e in path]]
+        live = (ops != none).all(1)
+        depth = np.where(live, np.maximum(depth, np.isin(ops, convs).sum(1)), depth)
+    return depth
+
+
+class BalancedSampler(ArchSampler):
+    """Depth-balanced single path: uniform over three depth groups, then over the cells in it.
+
+    Why: drawn uniformly, only a few percent of cells stack three convolutions on one
+    path, so a uniform supernet trains the deep cells least and ranks them low, while
+    stand-alone training ranks them high (NB201's best cells are deep). The groups are
+    the effective depth (:func:`effective_depth`) 0-1, 2 and 3, each drawn with
+    probability 1/3; cut-off cells (no live path) are never drawn. The idea is the
+    "balanced" sampling of the few-shot NAS supernets whose accuracies are in the
+    reference data (Kendall tau 0.64 -> 0.72 and 0.71 -> 0.74 over the space there).
+    """
+
+    name = "balanced"
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__(seed)
+        grid = np.stack(np.meshgrid(*[np.arange(NUM_OPS)] * NUM_EDGES, indexing="ij"), -1).reshape(-1, NUM_EDGES)
+        depth = effective_depth(grid)
+        self.groups = [grid[np.isin(depth, d)] for d in ((0, 1), (2,), (3,))]
+
+    def next_group(self, step: int = 0, total_steps: int = 1) -> list[Path]:
+        cells = self.groups[int(self.rng.integers(len(self.groups)))]
+        return [tuple(int(i) for i in cells[int(self.rng.integers(len(cells)))])]
+
+
 class FairSampler(ArchSampler):
     """FairNAS strict fairness: 5 paths per step that use every op of every edge exactly once.
 
@@ -155,11 +199,16 @@ class SubspaceSampler(ArchSampler):
         return f"SubspaceSampler({self.base!r}, {fixed})"
 
 
-SAMPLERS: dict[str, type[ArchSampler]] = {"uniform": UniformSampler, "fair": FairSampler, "dropout": DropoutSampler}
+SAMPLERS: dict[str, type[ArchSampler]] = {
+    "uniform": UniformSampler,
+    "balanced": BalancedSampler,
+    "fair": FairSampler,
+    "dropout": DropoutSampler,
+}
 
 
 def make_sampler(name: str, seed: int = 0, fixed: Mapping[int, int | str] | None = None, **options: Any) -> ArchSampler:
-    """Sampler by name (``uniform``, ``fair``, ``dropout``), optionally restricted to a sub-space."""
+    """Sampler by name (``uniform``, ``balanced``, ``fair``, ``dropout``), optionally restricted to a sub-space."""
     try:
         cls = SAMPLERS[name]
     except KeyError:

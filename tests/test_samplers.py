@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from predictor.errors import NasgcnError
-from supernet.samplers import DropoutSampler, FairSampler, SubspaceSampler, UniformSampler, make_sampler
+from predictor.spaces import get_space
+from supernet.samplers import (
+    BalancedSampler,
+    DropoutSampler,
+    FairSampler,
+    SubspaceSampler,
+    UniformSampler,
+    effective_depth,
+    make_sampler,
+)
 
 
 def test_fair_group_uses_every_op_of_every_edge_once() -> None:
@@ -26,7 +35,7 @@ def test_uniform_covers_ops_roughly_uniformly() -> None:
 
 
 def test_same_seed_same_stream_and_state_resume() -> None:
-    for name in ("uniform", "fair", "dropout"):
+    for name in ("uniform", "balanced", "fair", "dropout"):
         a, b = make_sampler(name, seed=7), make_sampler(name, seed=7)
         for step in range(5):
             assert np.array_equal(np.array(a.next_group(step, 10)), np.array(b.next_group(step, 10)))
@@ -67,3 +76,29 @@ def test_subspace_fixes_slots_for_every_sampler() -> None:
         make_sampler("fair", 0, fixed={0: "conv_7x7"})
     with pytest.raises(NasgcnError):
         make_sampler("greedy")
+
+
+def test_effective_depth_known_cells() -> None:
+    sp = get_space("nb201")
+    cells = [
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",  # best
+        "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+        "|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_1x1~0|nor_conv_3x3~1|none~2|",  # 3<-1<-0: 2 convs
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|none~1|none~2|",  # deep part cut off
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|none~1|none~2|",  # cut off
+    ]
+    assert effective_depth(sp.encode(cells)).tolist() == [3, 0, 2, 1, -1]
+    ids = sp.all_ids()
+    depth = effective_depth(ids)
+    assert np.array_equal(depth == -1, sp.is_dead(ids))  # the 341 cut-off cells, and only those
+    assert np.bincount(depth + 1).tolist() == [341, 1642, 7122, 5520, 1000]
+
+
+def test_balanced_draws_depth_groups_equally_and_never_cut_off_cells() -> None:
+    s = BalancedSampler(seed=0)
+    ids = np.array([s.next_group()[0] for _ in range(3000)])
+    depth = effective_depth(ids)
+    assert (depth >= 0).all()
+    share = np.array([np.isin(depth, g).mean() for g in ((0, 1), (2,), (3,))])
+    assert np.all(np.abs(share - 1 / 3) < 0.04)  # uniform sampling would give 0.56 / 0.35 / 0.06
+    assert len({tuple(r) for r in ids[depth == 3]}) > 500  # within a group: spread over its 1,000 cells
