@@ -34,8 +34,10 @@ overrates skip-connections and underrates 3×3 convolutions relative to NAS-Benc
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -54,15 +56,48 @@ def default_data() -> str:
     return env or str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
+def run_sampler(args: argparse.Namespace, sampler: str, ids: np.ndarray, y: np.ndarray) -> tuple:
+    """Train (or resume) one supernet and evaluate ``ids``; one table row. Runs in a worker process."""
+    torch.set_num_threads(args.threads)
+    epochs = args.epochs if sampler != "fair" else (args.fair_epochs or max(1, args.epochs // 5))
+    cfg = TrainConfig(
+        dataset=f"npz:{args.data}",
+        sampler=sampler,
+        channels=args.channels,
+        cells=args.cells,
+        input_size=args.input_size,
+        epochs=epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        val_fraction=args.val_fraction,
+        limit_train=args.limit_train,
+        seed=args.seed,
+        threads=args.threads,
+        progress=args.progress,
+    )
+    run = Path(args.out) / f"{sampler}-e{epochs}-c{args.channels}-n{args.cells}-s{args.input_size}"
+    t0 = time.perf_counter()
+    trainer = train_supernet(cfg, run, resume=True)
+    train_s = sum(h["seconds"] for h in trainer.history_)
+    t1 = time.perf_counter()
+    res = evaluate_run(run, ids, run / "evals.csv", args.eval_images or None, 500, progress=args.progress)
+    eval_s = time.perf_counter() - t1
+    tau = kendalltau(res.acc, y).statistic
+    tau_loss = kendalltau(-res.loss, y).statistic
+    print(f"[{sampler}] done in {time.perf_counter() - t0:.0f}s; protocol: {res.protocol}", flush=True)
+    row = (sampler, epochs, trainer.history_[-1]["train_acc"], res.acc.mean(), tau, tau_loss, train_s, eval_s)
+    return row, res.protocol["images"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=default_data(), help="folder with cifar10_train_part*.npz and the ground truth")
     ap.add_argument("--out", default="bench_cifar_small", help="run folder (resumable)")
-    ap.add_argument("--samplers", default="uniform,fair")
+    ap.add_argument("--samplers", default="uniform,fair,balanced")
     ap.add_argument("--channels", type=int, default=8)
     ap.add_argument("--cells", type=int, default=1)
-    ap.add_argument("--input-size", type=int, default=16)
-    ap.add_argument("--epochs", type=int, default=90, help="uniform-sampler epochs")
+    ap.add_argument("--input-size", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=30, help="uniform/balanced-sampler epochs")
     ap.add_argument("--fair-epochs", type=int, help="FairNAS epochs (default epochs/5: equal compute)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.05)
@@ -70,16 +105,17 @@ def main() -> None:
     ap.add_argument("--limit-train", type=int)
     ap.add_argument("--archs", type=int, default=1000)
     ap.add_argument("--eval-images", type=int, default=0, help="validation images per arch (0: all 2,000)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=2, help="samplers run side by side in worker processes (2)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per job (1)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="2 uniform epochs, 300 archs, 500 images")
+    ap.add_argument("--quick", action="store_true", help="2 epochs at 16 px, 300 archs, 500 images")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args()
     if args.quick:
-        args.epochs, args.archs, args.eval_images = 2, 300, 500
+        args.epochs, args.archs, args.eval_images, args.input_size = 2, 300, 500, 16
         args.limit_train = args.limit_train or 10_000
-    torch.set_num_threads(args.threads)
     data = Path(args.data)
+    args.data = str(data)
     gt = pd.read_csv(data / "nb201_cifar10_ground_truth.csv", usecols=["arch_str", "c10_test_acc"])
     truth = dict(zip(gt["arch_str"], gt["c10_test_acc"], strict=True))
     space = get_space("nb201")
@@ -88,44 +124,22 @@ def main() -> None:
     y = np.array([truth[a] for a in archs])
     params = nb201_costs(ids)["params"]
     tau_params = kendalltau(params, y).statistic
-    rows, images = [], args.eval_images
-    for sampler in args.samplers.split(","):
-        epochs = args.epochs if sampler != "fair" else (args.fair_epochs or max(1, args.epochs // 5))
-        cfg = TrainConfig(
-            dataset=f"npz:{data}",
-            sampler=sampler,
-            channels=args.channels,
-            cells=args.cells,
-            input_size=args.input_size,
-            epochs=epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            val_fraction=args.val_fraction,
-            limit_train=args.limit_train,
-            seed=args.seed,
-            threads=args.threads,
-            progress=args.progress,
-        )
-        run = Path(args.out) / f"{sampler}-e{epochs}-c{args.channels}-n{args.cells}-s{args.input_size}"
-        t0 = time.perf_counter()
-        trainer = train_supernet(cfg, run, resume=True)
-        train_s = sum(h["seconds"] for h in trainer.history_)
-        t1 = time.perf_counter()
-        res = evaluate_run(run, ids, run / "evals.csv", args.eval_images or None, 500, progress=args.progress)
-        eval_s = time.perf_counter() - t1
-        tau = kendalltau(res.acc, y).statistic
-        tau_loss = kendalltau(-res.loss, y).statistic
-        images = res.protocol["images"]
-        rows.append(
-            (sampler, epochs, trainer.history_[-1]["train_acc"], res.acc.mean(), tau, tau_loss, train_s, eval_s)
-        )
-        print(f"[{sampler}] done in {time.perf_counter() - t0:.0f}s; protocol: {res.protocol}", flush=True)
+    samplers = args.samplers.split(",")
+    if args.jobs > 1 and len(samplers) > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(args.jobs, len(samplers)), mp_context=ctx) as pool:
+            done = list(pool.map(run_sampler, *zip(*[(args, s, ids, y) for s in samplers], strict=True)))
+    else:
+        done = [run_sampler(args, s, ids, y) for s in samplers]
+    rows = [row for row, _ in done]
+    images = done[-1][1]
     print()
     print(
         f"setup: CIFAR-10 npz train images (val split {args.val_fraction}, seed {args.seed}; test file unused), "
         f"C={args.channels} N={args.cells} {args.input_size}x{args.input_size}px, batch {args.batch_size}, "
         f"lr {args.lr}, {args.archs} archs evaluated on {images} validation images each, BN batch "
-        f"statistics, {args.threads} thread(s). Kendall tau-b vs NB201 c10_test_acc on the same archs."
+        f"statistics, {args.jobs} job(s) x {args.threads} thread(s). Kendall tau-b vs NB201 c10_test_acc on the "
+        "same archs."
     )
     print("tau (acc): supernet accuracy as the score; tau (-loss): minus the supernet's validation loss.")
     head = f"{'ranker':<22} {'epochs':>6} {'train acc':>9} {'mean acc':>8} {'tau (acc)':>9} {'tau (-loss)':>11}"

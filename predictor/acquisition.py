@@ -28,7 +28,9 @@ edge 3<-0) away from the best; on such runs every other op on that edge gets mea
 Not better overall: UCB ``beta=1`` (N = 100 / 300 / 1,000 seed 0: 93.97 / 94.24 / 94.27, N = 1,000
 seed 1: 94.18); rounds of 2 (N = 100: 94.04); model-guided local search around the 2 best measured
 cells (``local=2``, N = 100: 94.05); a bonus for (edge, op) choices no measured cell has (N = 100:
-94.01 / 94.05 at two strengths; not kept); on 2 runs, a random share of 0.4 in the first round.
+94.01 / 94.05 at two strengths; not kept); on 2 runs, a random share of 0.4 in the first round;
+random one-edit mutations of the best measured cell (``mutate=2`` per later round; N = 100 seeds 0 / 1:
+94.09 / 94.18, ``mutate=3`` seed 0: 94.09; N = 300 seed 0: 94.28): within the noise, so off by default.
 Under a latency budget (``benchmarks/constrained_nb201.py``, ``b_seq``, rounds of 10) the mean regret
 over 6 devices x 3 budgets was 0.28 points (3 seeds; 0.13 on seed 0) against 1.04 for the same 20
 accurate labels chosen at once without the budget (seed 0).

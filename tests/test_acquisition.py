@@ -108,6 +108,18 @@ def test_sequential_search_local(noisy):
     assert np.unique(CLS[res.measured]).size == 6
 
 
+def test_sequential_search_mutate(noisy):
+    ids, y = noisy
+    feasible = (IDS == 3).sum(1) <= 4
+    res = sequential_search(ids, y, Oracle(), k=9, batch=3, mutate=2, feasible=feasible, random_state=0, **TINY)
+    for r in range(1, 3):  # every later round starts with 2 mutations of the best cell measured before it
+        before = res.measured[: 3 * r]
+        anchor = before[np.nanargmax(res.measured_y[: 3 * r])]
+        mutants = res.measured[3 * r : 3 * r + 2]
+        assert neighbourhood(IDS[[anchor]], 1)[mutants].all()
+    assert feasible[res.measured].all() and np.unique(CLS[res.measured]).size == 9
+
+
 def test_sequential_search_budget_and_feasibility(noisy):
     ids, y = noisy
     feasible = (IDS == 3).sum(1) <= 3  # a "budget": at most three 3x3 convs

@@ -90,6 +90,22 @@ def test_fit_noisy_with_accurate(workdir):
         assert "measured" not in next(csv.DictReader(fh))
 
 
+def test_fit_lower_is_better(tmp_path):
+    ids = SPACE.sample(80, 0, unique=True)
+    loss = write_log(tmp_path / "loss.csv", ids, "supernet_loss", 3.0 - 0.05 * labels(ids))
+    model = str(tmp_path / "loss.pt")
+    argv = ["fit", loss, "--target", "supernet_loss", "--lower-is-better", "--out", model, *FAST]
+    assert main(argv + ["--epochs", "40"]) == 0
+    assert json.loads((tmp_path / "loss.pt.json").read_text())["target"] == "-supernet_loss"
+    table = str(tmp_path / "loss_table.csv")
+    assert main(["table", model, "--out", table]) == 0
+    with open(table) as fh:
+        rows = list(csv.DictReader(fh))
+    pred = np.array([float(r["pred"]) for r in rows])
+    truth = labels(SPACE.encode([r["arch_str"] for r in rows]))
+    assert np.corrcoef(pred, truth)[0, 1] > 0.5  # a low loss became a high prediction
+
+
 def test_seed_makes_models_identical(workdir):
     paths = []
     for name in ("a", "b"):

@@ -26,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--loss", choices=("mse", "rank", "mix"), default="mix", help="training loss (default: mix)")
     fit.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
     fit.add_argument(
+        "--lower-is-better",
+        action="store_true",
+        help="the --target column is a loss (e.g. supernet_loss): fit its negative, so the model's "
+        "target is '-COL' and a higher prediction is still better",
+    )
+    fit.add_argument(
         "--accurate",
         nargs="+",
         default=[],
@@ -135,6 +141,9 @@ def _fit(args: argparse.Namespace) -> int:
 
     _set_threads(args.threads)
     archs, y = _read_target(args.logs, args.target, args.on_error)
+    noisy_target = args.target
+    if args.lower_is_better:
+        y, noisy_target = -y, f"-{args.target}"
     acc_archs, acc_y = None, None
     acc_target = args.accurate_target or args.target
     weight = args.accurate_weight
@@ -165,10 +174,10 @@ def _fit(args: argparse.Namespace) -> int:
         n_threads=args.threads,
         verbose=not args.quiet,
     )
-    est.target_ = acc_target if args.accurate else args.target
+    est.target_ = acc_target if args.accurate else noisy_target
     est.meta_ = {
         "logs": [str(p) for p in args.logs],
-        "log_target": args.target,
+        "log_target": noisy_target,
         "accurate_logs": [str(p) for p in args.accurate],
         "accurate_target": acc_target if args.accurate else None,
         "accurate_weight": args.accurate_weight if args.accurate else None,
@@ -177,9 +186,9 @@ def _fit(args: argparse.Namespace) -> int:
     }
     est.save(args.out)
     took = time.perf_counter() - start
-    what = f"{len(archs)} labels ({args.target})"
+    what = f"{len(archs)} labels ({noisy_target})"
     if args.accurate:
-        what = f"{len(archs)} noisy ({args.target}) + {len(acc_archs)} accurate ({acc_target}) labels"
+        what = f"{len(archs)} noisy ({noisy_target}) + {len(acc_archs)} accurate ({acc_target}) labels"
     print(f"fitted {args.ensemble}-member GCN on {what} in {took:.1f}s, {est.n_epochs_} epochs")
     print(f"wrote {args.out} and {args.out}.json (target {est.target_}, data sha256 {est.data_hash_[:12]}...)")
     return 0
