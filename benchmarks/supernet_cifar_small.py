@@ -23,6 +23,7 @@ the 1,000 archs):
 
     32 px, 45 epochs  balanced   seed 0: 0.581 / 0.504   seed 1: 0.446 / 0.420
                       uniform    seed 0: 0.545 / 0.527
+                      FairNAS    seed 0: 0.366 / 0.362   (9 epochs: equal compute)
     32 px, 30 epochs  balanced   seed 0: 0.461 / 0.566   seed 1: 0.457 / 0.526
                       uniform    seed 0: 0.366 / 0.368
     16 px, 90 epochs  balanced   seed 0: 0.420 / 0.425   seed 1: 0.451 / 0.452
