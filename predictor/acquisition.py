@@ -226,6 +226,11 @@ def sequential_search(
     values: list[float] = []
     history: list[dict[str, Any]] = []
 
+    def near_allowed(anchors: np.ndarray) -> np.ndarray:
+        """Feasible architectures within ``radius`` op changes of the ``anchors`` (space indices)."""
+        near = neighbourhood(all_ids[anchors], radius, space)
+        return near if feasible is None else near & np.asarray(feasible, dtype=bool)
+
     def fit(final: bool) -> GCNPredictor:
         good = np.isfinite(values)
         idx = np.asarray(measured, dtype=np.int64)[good]
@@ -251,17 +256,13 @@ def sequential_search(
             chosen = np.zeros(0, dtype=np.int64)
             if mutate > 0 and np.isfinite(values).any():
                 best = np.asarray(measured)[[int(np.nanargmax(values))]]
-                near = neighbourhood(all_ids[best], radius, space)
-                allowed = near if feasible is None else near & np.asarray(feasible, dtype=bool)
-                chosen = explore(None, min(mutate, size), rng, 1.0, done, allowed, space)
+                chosen = explore(None, min(mutate, size), rng, 1.0, done, near_allowed(best), space)
                 if chosen.size:
                     done = all_ids[chosen] if done is None else np.concatenate([done, all_ids[chosen]])
             if local > 0 and np.isfinite(values).any():
                 vals = np.where(np.isfinite(values), values, -np.inf)
                 best = np.asarray(measured)[np.argsort(-vals, kind="stable")[:local]]
-                near = neighbourhood(all_ids[best], radius, space)
-                allowed = near if feasible is None else near & np.asarray(feasible, dtype=bool)
-                more = acquire(pred, size - chosen.size, std, beta, done, allowed, space)
+                more = acquire(pred, size - chosen.size, std, beta, done, near_allowed(best), space)
                 chosen = np.concatenate([chosen, more])
                 if more.size:
                     done = np.concatenate([done, all_ids[more]])

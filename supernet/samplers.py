@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from predictor.errors import NasgcnError
+from predictor.spaces import get_space
 from predictor.spaces.nb201 import EDGES, OPS
 
 NUM_EDGES, NUM_OPS = len(EDGES), len(OPS)
@@ -92,7 +93,7 @@ class BalancedSampler(ArchSampler):
 
     def __init__(self, seed: int = 0) -> None:
         super().__init__(seed)
-        grid = np.stack(np.meshgrid(*[np.arange(NUM_OPS)] * NUM_EDGES, indexing="ij"), -1).reshape(-1, NUM_EDGES)
+        grid = get_space("nb201").all_ids()
         depth = effective_depth(grid)
         self.groups = [grid[np.isin(depth, d)] for d in ((0, 1), (2,), (3,))]
 
