@@ -11,6 +11,8 @@ to the tau of the parameter count alone, with the wall time of each stage.
 
     python benchmarks/supernet_cifar_small.py --data ../shared/data            # ~25 min per supernet and core
     python benchmarks/supernet_cifar_small.py --data ../shared/data --quick    # a few minutes
+    python benchmarks/supernet_cifar_small.py --data ../shared/data --samplers balanced --ddp 2 --epochs 90
+    bash benchmarks/device_check.sh    # on a GPU machine: full-size supernets (C=16, N=5), see below
 
 Runs resume: rerunning with the same ``--out`` reuses finished supernets. FairNAS runs
 5 paths per batch, so by default it gets 1/5 of the epochs (equal compute: the same number
@@ -30,6 +32,28 @@ the 1,000 archs):
                       uniform    seed 0: 0.424 / 0.434   seed 1: 0.203 / 0.160
     16 px, 18 epochs  FairNAS    seed 0: 0.338 / 0.465
     16 px, 60 epochs  balanced, N=2 cells, seed 0: 0.393 / 0.493
+    32 px, 90 epochs  balanced   seed 0: 0.565 / 0.509   (--ddp 2: 2 gloo ranks x 1 thread, 1,054 s
+                                 training at ~1,600 img/s, 352 s evaluation in 2 processes; 23.4 min)
+
+Doubling the epochs with both cores (``--ddp 2``, still under 30 minutes) did not help: 0.565
+against 0.581 at 45 epochs on the same seed, with the parameter count at 0.567. Training accuracy
+rose from 64.8 % to 70.5 % (mean validation accuracy of the paths from 59.4 % to 64.2 %);
+the ranking did not.
+
+The GCN table fitted on a supernet's 1,000 accuracies (column ``tau (gcn)``, what nasgcn does
+with such labels) ranks better than the supernet itself every time, by +0.01 to +0.05 on the same
+archs (random_state 0; balanced 45 epochs seed 0: 0.615, seed 1: 0.479; 90 epochs: 0.578; uniform: 0.590;
+FairNAS: 0.382), but it is not the supernet, and it does not beat the parameter count on average
+either.
+
+Full size on a GPU (``device_check.sh``, one H200, C=16, N=5, 32 px, batch 256, lr 0.1, three
+supernets sharing the GPU, ~110 s of training each): balanced 37 epochs 0.128 / 0.204, uniform
+37 epochs -0.036 / 0.039, FairNAS 7 epochs -0.015 / 0.057, training accuracy 26-27 %. A
+full-size supernet is nowhere near converged after 2,590 steps (the reference runs take
+250-1,000 epochs at batch 64-128); one process for 80 epochs (4,960 steps, 7 min at 11,300-11,700
+img/s) reached only 31 % training accuracy. A fixed single path of the same supernet trains as
+fast as the stand-alone network (C=8, N=5, 16 px: 24.4 / 36.0 / 40.8 % vs 27.7 / 36.5 / 41.8 %
+after 1-3 epochs), so the slowness is the weight sharing over random paths, not the model.
 
 The supernet beat the parameter count once (balanced, 45 epochs, seed 0: 0.581) and not on
 average: the spread between seeds (up to 0.2) is as large as the gains. Two independent
@@ -48,8 +72,10 @@ help (16 px balanced, 300 archs: 0.392 / 0.433 as is; 0.229 / 0.231, 0.218 / 0.1
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
+import socket
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -57,9 +83,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.multiprocessing as mp
 from scipy.stats import kendalltau
 
 from predictor.costs import nb201_costs
+from predictor.gcn import GCNPredictor
 from predictor.spaces import get_space
 from supernet.evaluate import evaluate_run
 from supernet.train import TrainConfig, train_supernet
@@ -68,6 +96,47 @@ from supernet.train import TrainConfig, train_supernet
 def default_data() -> str:
     env = os.environ.get("NASGCN_REFERENCE_DATA")
     return env or str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, cfg: TrainConfig, run: Path) -> None:
+    """One gloo rank of a data-parallel training run (what torchrun would start)."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
+    from supernet.distributed import cleanup
+
+    try:
+        train_supernet(cfg, run, resume=True)
+    finally:
+        cleanup()
+
+
+def train_and_evaluate(args: argparse.Namespace, cfg: TrainConfig, run: Path, ids: np.ndarray):
+    """(history, EvalResult): ``--ddp`` gloo ranks train, as many processes evaluate."""
+    if args.ddp <= 1:
+        history = train_supernet(cfg, run, resume=True).history_
+    else:
+        mp.start_processes(
+            _ddp_worker, args=(args.ddp, _free_port(), cfg, run), nprocs=args.ddp, join=True, start_method="spawn"
+        )
+        history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    res = evaluate_run(
+        run,
+        ids,
+        run / "evals.csv",
+        args.eval_images or None,
+        500,
+        device=args.device,
+        progress=args.progress,
+        jobs=max(1, args.ddp),
+    )
+    return history, res
 
 
 def run_sampler(args: argparse.Namespace, sampler: str, ids: np.ndarray, y: np.ndarray) -> tuple:
@@ -88,18 +157,25 @@ def run_sampler(args: argparse.Namespace, sampler: str, ids: np.ndarray, y: np.n
         seed=args.seed,
         threads=args.threads,
         progress=args.progress,
+        device=args.device,
     )
-    run = Path(args.out) / f"{sampler}-e{epochs}-c{args.channels}-n{args.cells}-s{args.input_size}"
+    ddp = f"-ddp{args.ddp}" if args.ddp > 1 else ""
+    run = Path(args.out) / f"{sampler}-e{epochs}-c{args.channels}-n{args.cells}-s{args.input_size}{ddp}"
     t0 = time.perf_counter()
-    trainer = train_supernet(cfg, run, resume=True)
-    train_s = sum(h["seconds"] for h in trainer.history_)
-    t1 = time.perf_counter()
-    res = evaluate_run(run, ids, run / "evals.csv", args.eval_images or None, 500, progress=args.progress)
-    eval_s = time.perf_counter() - t1
+    history, res = train_and_evaluate(args, cfg, run, ids)
+    train_s = sum(h["seconds"] for h in history)
+    eval_s = res.protocol["seconds"]
     tau = kendalltau(res.acc, y).statistic
     tau_loss = kendalltau(-res.loss, y).statistic
-    print(f"[{sampler}] done in {time.perf_counter() - t0:.0f}s; protocol: {res.protocol}", flush=True)
-    row = (sampler, epochs, trainer.history_[-1]["train_acc"], res.acc.mean(), tau, tau_loss, train_s, eval_s)
+    print(
+        f"[{sampler}] done in {time.perf_counter() - t0:.0f}s: tau (acc) {tau:.3f}, tau (-loss) {tau_loss:.3f}; "
+        f"protocol: {res.protocol}",
+        flush=True,
+    )
+    # What nasgcn does with such labels: a GCN table fitted on them (scored on the same archs).
+    gcn = GCNPredictor(random_state=args.seed).fit(ids, res.acc)
+    tau_gcn = kendalltau(gcn.predict(ids), y).statistic
+    row = (sampler, epochs, history[-1]["train_acc"], res.acc.mean(), tau, tau_loss, tau_gcn, train_s, eval_s)
     return row, res.protocol["images"]
 
 
@@ -122,6 +198,14 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="samplers run side by side in worker processes (2)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per job (1)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (jobs share the device)")
+    ap.add_argument(
+        "--ddp",
+        type=int,
+        default=1,
+        help="train each supernet as N gloo ranks and evaluate it in N processes (CPU; samplers then run one "
+        "after another)",
+    )
     ap.add_argument("--quick", action="store_true", help="2 epochs at 16 px, 300 archs, 500 images")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args()
@@ -139,7 +223,7 @@ def main() -> None:
     params = nb201_costs(ids)["params"]
     tau_params = kendalltau(params, y).statistic
     samplers = args.samplers.split(",")
-    if args.jobs > 1 and len(samplers) > 1:
+    if args.jobs > 1 and len(samplers) > 1 and args.ddp <= 1:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(args.jobs, len(samplers)), mp_context=ctx) as pool:
             done = list(pool.map(run_sampler, *zip(*[(args, s, ids, y) for s in samplers], strict=True)))
@@ -152,16 +236,20 @@ def main() -> None:
         f"setup: CIFAR-10 npz train images (val split {args.val_fraction}, seed {args.seed}; test file unused), "
         f"C={args.channels} N={args.cells} {args.input_size}x{args.input_size}px, batch {args.batch_size}, "
         f"lr {args.lr}, {args.archs} archs evaluated on {images} validation images each, BN batch "
-        f"statistics, {args.jobs} job(s) x {args.threads} thread(s). Kendall tau-b vs NB201 c10_test_acc on the "
+        f"statistics, {args.jobs if args.ddp <= 1 else 1} job(s) x {max(1, args.ddp)} process(es) x "
+        f"{args.threads} thread(s) on {args.device}. Kendall tau-b vs NB201 c10_test_acc on the "
         "same archs."
     )
-    print("tau (acc): supernet accuracy as the score; tau (-loss): minus the supernet's validation loss.")
+    print(
+        "tau (acc): supernet accuracy as the score; tau (-loss): minus the supernet's validation loss; "
+        "tau (gcn): a GCNPredictor fitted on the supernet accuracies (not the supernet itself)."
+    )
     head = f"{'ranker':<22} {'epochs':>6} {'train acc':>9} {'mean acc':>8} {'tau (acc)':>9} {'tau (-loss)':>11}"
-    print(f"{head} {'train s':>8} {'eval s':>7} {'total s':>7}")
-    for s, e, tr, m, t, tl, ts, es in rows:
+    print(f"{head} {'tau (gcn)':>9} {'train s':>8} {'eval s':>7} {'total s':>7}")
+    for s, e, tr, m, t, tl, tg, ts, es in rows:
         print(
-            f"{'supernet ' + s:<22} {e:>6} {tr:>9.2f} {m:>8.2f} {t:>9.3f} {tl:>11.3f} {ts:>8.0f} {es:>7.0f} "
-            f"{ts + es:>7.0f}"
+            f"{'supernet ' + s:<22} {e:>6} {tr:>9.2f} {m:>8.2f} {t:>9.3f} {tl:>11.3f} {tg:>9.3f} {ts:>8.0f} "
+            f"{es:>7.0f} {ts + es:>7.0f}"
         )
     print(f"{'parameter count':<22} {'':>6} {'':>9} {'':>8} {tau_params:>9.3f}")
 

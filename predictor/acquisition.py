@@ -143,6 +143,47 @@ def explore(
     return _first_per_class(rng.permutation(allowed), cls, n)
 
 
+def novel_mutations(
+    incumbent: np.ndarray,
+    n: int,
+    measured: np.ndarray,
+    rng: np.random.Generator,
+    exclude: Sequence[str] | np.ndarray | None = None,
+    feasible: np.ndarray | None = None,
+    space: str = "nb201",
+) -> np.ndarray:
+    """``n`` allowed architectures (space order) whose op changes from ``incumbent`` were measured least.
+
+    Each candidate scores the number of ``measured`` architectures (op-id rows) that already carry each
+    (edge, op) it changes, summed; the lowest score wins (ties at random), and every pick counts as
+    measured for the next, so one round spreads over different edges and ops. Unlike the model, this
+    does not inherit the noisy labels' opinion of an op that no accurate label has tried yet.
+    """
+    from .spaces import get_space
+
+    sp = get_space(space)
+    all_ids = sp.all_ids()
+    ok, cls = _candidates(space, exclude, feasible)
+    cand = rng.permutation(np.flatnonzero(ok))
+    inc = np.asarray(incumbent, dtype=np.int64).reshape(-1)
+    n_ops = int(all_ids.max()) + 1
+    counts = np.zeros((inc.shape[0], n_ops), dtype=np.int64)
+    rows = np.asarray(measured, dtype=np.int64).reshape(-1, inc.shape[0])
+    for e in range(inc.shape[0]):
+        counts[e] = np.bincount(rows[:, e], minlength=n_ops)
+    changed = all_ids[cand] != inc  # (C, E)
+    edges = np.arange(inc.shape[0])
+    chosen: list[int] = []
+    taken = np.zeros(cand.shape[0], dtype=bool)
+    while len(chosen) < n and not taken.all():
+        score = np.where(changed, counts[edges, all_ids[cand]], 0).sum(1)
+        j = int(np.argmin(np.where(taken, np.iinfo(np.int64).max, score)))  # first minimum: random tie-break
+        chosen.append(int(cand[j]))
+        counts[edges[changed[j]], all_ids[cand[j]][changed[j]]] += 1
+        taken |= cls[cand] == cls[cand[j]]
+    return np.asarray(chosen, dtype=np.int64)
+
+
 @dataclass
 class SearchResult:
     """What :func:`sequential_search` measured and the final table.
@@ -186,6 +227,7 @@ def sequential_search(
     local: int = 0,
     radius: int = 1,
     mutate: int = 0,
+    mutate_rule: str = "random",
     round_epochs: int | None = None,
     accurate_weight: float | str = "auto",
     random_state: int = 0,
@@ -202,6 +244,8 @@ def sequential_search(
     search; filled up globally if too few). ``mutate`` of every later round's ``batch`` are drawn at
     random (not by the model) among the unmeasured architectures within ``radius`` op changes of the
     best measured one: the model inherits the noisy labels' blind spots, a random mutation does not.
+    ``mutate_rule="novel"`` takes instead the mutations whose changed ops the accurate labels have
+    tried least (:func:`novel_mutations`).
     ``oracle(arch_strs)`` returns
     one accurate value per architecture (NaN = failed: counted against ``k``, not fitted, never
     re-chosen). ``feasible`` (boolean, space order) restricts both the choices and the final pick.
@@ -216,6 +260,8 @@ def sequential_search(
     all_ids = sp.all_ids()
     rng = np.random.default_rng(random_state)
     sizes = _batches(int(k), int(batch))
+    if mutate_rule not in ("random", "novel"):
+        raise NasgcnError(f"mutate_rule must be 'random' or 'novel', got {mutate_rule!r}")
     if not 0 <= explore_share <= 1:
         raise NasgcnError(f"explore_share must be in [0, 1], got {explore_share}")
     n_ids = to_ids(noisy_archs, space)
@@ -256,7 +302,11 @@ def sequential_search(
             chosen = np.zeros(0, dtype=np.int64)
             if mutate > 0 and np.isfinite(values).any():
                 best = np.asarray(measured)[[int(np.nanargmax(values))]]
-                chosen = explore(None, min(mutate, size), rng, 1.0, done, near_allowed(best), space)
+                if mutate_rule == "novel":
+                    inc, tried = all_ids[best[0]], all_ids[np.asarray(measured, dtype=np.int64)]
+                    chosen = novel_mutations(inc, min(mutate, size), tried, rng, done, near_allowed(best), space)
+                else:
+                    chosen = explore(None, min(mutate, size), rng, 1.0, done, near_allowed(best), space)
                 if chosen.size:
                     done = all_ids[chosen] if done is None else np.concatenate([done, all_ids[chosen]])
             if local > 0 and np.isfinite(values).any():

@@ -130,6 +130,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data-root", help="override the data location recorded in the run")
     e.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
     e.add_argument("--threads", type=int, help="torch CPU threads")
+    e.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="CPU worker processes sharing the architectures (1); e.g. one per core: small convolutions "
+        "scale better over processes than over threads",
+    )
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=_eval)
 
@@ -203,6 +210,29 @@ def _parse_fix(items: list[str] | None) -> dict[str, Any] | None:
     return fixed
 
 
+def _check_resume_options(values: dict[str, Any], run_dir: Path) -> None:
+    """A resumed run keeps its saved config: refuse options that say otherwise instead of ignoring them."""
+    from predictor.errors import NasgcnError
+
+    from .train import CONFIG, TrainConfig
+
+    path = run_dir / CONFIG
+    if not path.exists():
+        return
+    saved = json.loads(path.read_text())
+    where_ok = {*TrainConfig.RUNTIME, "data_root", "download"}  # how to run, not what to compute
+    clash = [
+        f"{k}={values[k]!r} (run: {saved[k]!r})"
+        for k in sorted(values)
+        if k not in where_ok and k in saved and values[k] != saved[k]
+    ]
+    if clash:
+        raise NasgcnError(
+            f"{path}: --resume continues the saved run, whose config differs from the options given: "
+            f"{', '.join(clash)}. Drop those options to resume, or pick a new --out for a new run."
+        )
+
+
 def _train(args: argparse.Namespace) -> int:
     from predictor.errors import NasgcnError
 
@@ -219,6 +249,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.no_progress:
         values["progress"] = False
     cfg = TrainConfig.from_dict(values, args.config or "options")
+    if args.resume:
+        _check_resume_options(values, Path(args.out))
     trainer = train_supernet(cfg, args.out, resume=args.resume)
     if trainer.dist.is_main:
         last = trainer.history_[-1] if trainer.history_ else {}
@@ -263,6 +295,7 @@ def _eval(args: argparse.Namespace) -> int:
         args.data_root,
         args.recalibrate_batches,
         not args.no_progress,
+        jobs=args.jobs,
     )
     rate = len(ids) / max(result.protocol["seconds"], 1e-9)
     print(

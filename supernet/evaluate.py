@@ -107,16 +107,18 @@ def evaluate_archs(
         if recal is not None:
             recalibrate_bn(model, row, recal)
             model.eval()
-        correct, total_loss = 0, 0.0
+        # Sums stay on the device: one host sync per architecture, not per batch.
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        total_loss = torch.zeros((), dtype=torch.float64, device=device)
         for b, (x, y) in enumerate(zip(xs, ys, strict=True)):
             h = stems[b] if stems is not None else model.stem(x)
             for layer in model.layers:
                 h = layer(h, ops) if isinstance(layer, SearchCell) else layer(h)
             logits = model.classifier(torch.flatten(model.global_pooling(model.lastact(h)), 1))
-            total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(1) == y).sum())
-        acc[i] = 100.0 * correct / n
-        loss[i] = total_loss / n
+            total_loss += F.cross_entropy(logits, y, reduction="sum").double()
+            correct += (logits.argmax(1) == y).sum()
+        acc[i] = 100.0 * int(correct) / n
+        loss[i] = float(total_loss) / n
         if bar is not None:
             bar.update(1)
             bar.set_postfix(arch_s=f"{(i + 1) / (time.perf_counter() - start):.1f}")
@@ -216,6 +218,73 @@ def write_eval_log(path: str | Path, result: EvalResult, meta: dict[str, Any]) -
     )
 
 
+def _load_for_eval(run_dir: str | Path, device: str, data_root: str | None, max_images: int | None) -> dict[str, Any]:
+    """Everything evaluating a run needs: the supernet, its config and data, the validation images."""
+    model, ckpt = load_supernet(run_dir, device)
+    cfg = TrainConfig.from_dict(ckpt["config"], str(run_dir))
+    data = load_data_from(cfg, data_root=data_root or cfg.data_root, download=False)
+    val = data.val if not max_images else data.val.subset(slice(0, int(max_images)))
+    tracks = bool(ckpt["model_config"].get("track_running_stats"))
+    return {
+        "model": model,
+        "ckpt": ckpt,
+        "cfg": cfg,
+        "val": val,
+        "recalibrate": data.train if tracks else None,
+        "normalize": Normalizer(tuple(ckpt["data"]["mean"]), tuple(ckpt["data"]["std"])),
+        "tracks": tracks,
+    }
+
+
+_WORKER: dict[str, Any] = {}  # per worker process: what _load_for_eval returned, plus the call's options
+
+
+def _init_worker(run_dir: str, data_root: str | None, max_images: int | None, options: dict[str, Any]) -> None:
+    torch.set_num_threads(options.pop("threads"))
+    _WORKER.update(_load_for_eval(run_dir, "cpu", data_root, max_images), options=options)
+
+
+def _evaluate_chunk(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    w = _WORKER
+    return evaluate_archs(
+        w["model"], ids, w["val"], w["normalize"], device="cpu", recalibrate=w["recalibrate"], progress=False,
+        **w["options"],
+    )  # fmt: skip
+
+
+def _evaluate_parallel(
+    run_dir: str | Path,
+    ids: np.ndarray,
+    jobs: int,
+    data_root: str | None,
+    max_images: int | None,
+    options: dict[str, Any],
+    progress: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shard ``ids`` over ``jobs`` CPU worker processes (each loads the run once, one thread each)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = np.array_split(ids, min(len(ids), 8 * jobs))
+    ctx = multiprocessing.get_context("spawn")
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(ids), desc=f"evaluate ({jobs} processes)", unit="arch")
+    acc, loss = [], []
+    init = (str(run_dir), data_root, max_images, {**options, "threads": 1})
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=init) as pool:
+        for (a, lo), chunk in zip(pool.map(_evaluate_chunk, chunks), chunks, strict=True):
+            acc.append(a)
+            loss.append(lo)
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    return np.concatenate(acc), np.concatenate(loss)
+
+
 def evaluate_run(
     run_dir: str | Path,
     ids: np.ndarray,
@@ -226,14 +295,18 @@ def evaluate_run(
     data_root: str | None = None,
     recalibrate_batches: int = 4,
     progress: bool = True,
+    jobs: int = 1,
 ) -> EvalResult:
-    """Evaluate ``ids`` with a run's supernet on its validation split; write the log if ``out``."""
-    model, ckpt = load_supernet(run_dir, device)
-    cfg = TrainConfig.from_dict(ckpt["config"], str(run_dir))
-    data = load_data_from(cfg, data_root=data_root or cfg.data_root, download=False)
-    val = data.val if not max_images else data.val.subset(slice(0, int(max_images)))
-    normalize = Normalizer(tuple(ckpt["data"]["mean"]), tuple(ckpt["data"]["std"]))
-    tracks = bool(ckpt["model_config"].get("track_running_stats"))
+    """Evaluate ``ids`` with a run's supernet on its validation split; write the log if ``out``.
+
+    ``jobs > 1`` (CPU only) shards the architectures over that many worker processes of one thread
+    each: small convolutions scale far better over processes than over a process's threads.
+    """
+    ids = np.atleast_2d(np.asarray(ids, dtype=np.int64))
+    if jobs > 1 and torch.device(device).type != "cpu":
+        raise NasgcnError(f"jobs={jobs} shards over CPU processes; on {device} use jobs=1")
+    run = _load_for_eval(run_dir, "cpu" if jobs > 1 else device, data_root, max_images)
+    ckpt, cfg, val = run["ckpt"], run["cfg"], run["val"]
     protocol = {
         "checkpoint": ckpt["checkpoint_id"],
         "epoch": int(ckpt["epoch"]),
@@ -241,7 +314,7 @@ def evaluate_run(
         "split": f"validation split of the training data (val_fraction={cfg.val_fraction}, seed={cfg.seed})",
         "images": len(val),
         "batch_size": batch_size,
-        "bn": "recalibrated running statistics" if tracks else "batch statistics (no affine in cells)",
+        "bn": "recalibrated running statistics" if run["tracks"] else "batch statistics (no affine in cells)",
         "archs": len(ids),
     }
     if cfg.fixed:
@@ -249,11 +322,17 @@ def evaluate_run(
     if progress:
         print("protocol: " + "; ".join(f"{k}={v}" for k, v in protocol.items()), flush=True)
     start = time.perf_counter()
-    acc, loss = evaluate_archs(
-        model, ids, val, normalize, batch_size, device, data.train if tracks else None, recalibrate_batches, progress
-    )
+    options = {"batch_size": batch_size, "recalibrate_batches": recalibrate_batches}
+    if jobs > 1 and len(ids) > 1:
+        acc, loss = _evaluate_parallel(run_dir, ids, jobs, data_root, max_images, options, progress)
+        protocol["processes"] = int(jobs)
+    else:
+        acc, loss = evaluate_archs(
+            run["model"], ids, val, run["normalize"], device=device, recalibrate=run["recalibrate"],
+            progress=progress, **options,
+        )  # fmt: skip
     protocol["seconds"] = time.perf_counter() - start
-    result = EvalResult(np.asarray(ids), acc, loss, protocol)
+    result = EvalResult(ids, acc, loss, protocol)
     if out is not None:
         meta = {
             "checkpoint": ckpt["checkpoint_id"],

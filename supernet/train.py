@@ -233,20 +233,23 @@ class SupernetTrainer:
         n = x.shape[0] // w
         return x[r * n : (r + 1) * n], y[r * n : (r + 1) * n]
 
-    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, int]:
-        """One optimizer step; returns (summed loss, correct, images) over paths and local images."""
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor, totals: torch.Tensor) -> int:
+        """One optimizer step; adds (summed loss, correct) over paths and local images to ``totals``.
+
+        The sums stay on the device (no host sync per step, which stalls a GPU); returns the image count.
+        """
         cfg = self.config
         group = self.sampler.next_group(self.step, self.total_steps)
         self.optimizer.zero_grad(set_to_none=True)
         xs, ys = x.chunk(cfg.micro_batches), y.chunk(cfg.micro_batches)
-        loss_sum, correct, seen = 0.0, 0, 0
+        seen = 0
         for arch in group:
             for xc, yc in zip(xs, ys, strict=True):
                 logits = self.model(xc, arch)
                 loss = F.cross_entropy(logits, yc)
                 (loss / cfg.micro_batches).backward()
-                loss_sum += float(loss.detach()) * yc.shape[0]
-                correct += int((logits.detach().argmax(1) == yc).sum())
+                totals[0] += loss.detach().double() * yc.shape[0]
+                totals[1] += (logits.detach().argmax(1) == yc).sum()
                 seen += yc.shape[0]
         D.average_gradients(self.params, self.dist.world_size)
         if cfg.grad_clip:
@@ -254,7 +257,7 @@ class SupernetTrainer:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return loss_sum, correct, seen
+        return seen
 
     def _train_epoch(self) -> dict[str, Any]:
         cfg = self.config
@@ -266,7 +269,8 @@ class SupernetTrainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False)
-        loss_sum, correct, seen = 0.0, 0, 0
+        totals = torch.zeros(2, dtype=torch.float64, device=self.device)  # summed loss, correct
+        seen = 0
         start = time.perf_counter()
         nonblocking = self.device.type == "cuda"
         for i, (xb, yb) in enumerate(batches):
@@ -279,16 +283,20 @@ class SupernetTrainer:
                 xb, yb = xb.pin_memory(), yb.pin_memory()
             x = self.normalize(xb.to(self.device, non_blocking=nonblocking))
             y = yb.to(self.device, non_blocking=nonblocking)
-            ls, c, s = self._train_step(x, y)
-            loss_sum, correct, seen = loss_sum + ls, correct + c, seen + s
+            seen += self._train_step(x, y, totals)
             if bar is not None:
-                rate = seen * self.dist.world_size / max(time.perf_counter() - start, 1e-9)
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}", img_s=f"{rate:.0f}")
+                if i % 10 == 0 or i + 1 == self.steps_per_epoch:  # reading the sums syncs the device
+                    loss_sum, correct = totals.tolist()
+                    rate = seen * self.dist.world_size / max(time.perf_counter() - start, 1e-9)
+                    bar.set_postfix(
+                        loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}", img_s=f"{rate:.0f}"
+                    )
                 bar.update(1)
         if bar is not None:
             bar.close()
+        loss_sum, correct = totals.tolist()
         elapsed = time.perf_counter() - start
-        loss_sum, correct, seen = D.all_sum([loss_sum, float(correct), float(seen)], self.device, self.dist)
+        loss_sum, correct, seen = D.all_sum([loss_sum, correct, float(seen)], self.device, self.dist)
         return {
             "epoch": self.epoch + 1,
             "step": self.step,

@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 
-from predictor.acquisition import _batches, acquire, explore, neighbourhood, sequential_search
+from predictor.acquisition import _batches, acquire, explore, neighbourhood, novel_mutations, sequential_search
 from predictor.cli.main import main
 from predictor.errors import NasgcnError
 from predictor.lookup import LookupTable
@@ -118,6 +118,35 @@ def test_sequential_search_mutate(noisy):
         mutants = res.measured[3 * r : 3 * r + 2]
         assert neighbourhood(IDS[[anchor]], 1)[mutants].all()
     assert feasible[res.measured].all() and np.unique(CLS[res.measured]).size == 9
+
+
+def test_novel_mutations_prefer_ops_no_measurement_has_tried():
+    inc = np.array(
+        SPACE.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    )
+    # Measured so far: every op on every edge except skip_connect (1) on edge 3.
+    tried = np.array([np.where(np.arange(6) == e, o, 3) for e in range(6) for o in range(5) if (e, o) != (3, 1)])
+    near = neighbourhood(IDS[[SPACE.index_of(inc[None])[0]]], 1)
+    got = novel_mutations(inc, 3, tried, np.random.default_rng(0), feasible=near)
+    first = IDS[got[0]]
+    assert (first != inc).sum() == 1 and first[3] == 1  # the one (edge, op) nobody measured
+    assert np.unique(CLS[got]).size == 3 and near[got].all()
+    # Ties are broken at random, and later picks avoid the changes just taken.
+    picks = {
+        tuple(IDS[novel_mutations(inc, 2, tried[:0], np.random.default_rng(s), feasible=near)[1]]) for s in range(6)
+    }
+    assert len(picks) > 1
+
+
+def test_sequential_search_novel_mutations(noisy):
+    ids, y = noisy
+    res = sequential_search(ids, y, Oracle(), k=9, batch=3, mutate=2, mutate_rule="novel", random_state=0, **TINY)
+    for r in range(1, 3):
+        before = res.measured[: 3 * r]
+        anchor = before[np.nanargmax(res.measured_y[: 3 * r])]
+        assert neighbourhood(IDS[[anchor]], 1)[res.measured[3 * r : 3 * r + 2]].all()
+    with pytest.raises(NasgcnError, match="mutate_rule"):
+        sequential_search(ids, y, Oracle(), k=3, mutate=1, mutate_rule="greedy", **TINY)
 
 
 def test_sequential_search_budget_and_feasibility(noisy):

@@ -131,6 +131,22 @@ def test_arch_list_errors(tmp_path: Path) -> None:
     assert len(select_archs("unique")) == 6466
 
 
+def test_evaluation_sharded_over_processes_matches_one_process(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train_supernet(
+        TrainConfig(channels=4, cells=1, batch_size=32, limit_train_batches=3, epochs=1, threads=1, progress=False), run
+    )
+    ids = select_archs("sample", 7, seed=3)
+    one = evaluate_run(run, ids, tmp_path / "one.csv", 120, 50, progress=False)
+    two = evaluate_run(run, ids, tmp_path / "two.csv", 120, 50, progress=False, jobs=2)
+    np.testing.assert_array_equal(two.acc, one.acc)
+    np.testing.assert_allclose(two.loss, one.loss, rtol=1e-6)
+    assert two.protocol["processes"] == 2 and two.protocol["archs"] == 7
+    assert (tmp_path / "two.csv").read_text().splitlines()[1:] == (tmp_path / "one.csv").read_text().splitlines()[1:]
+    with pytest.raises(NasgcnError, match="jobs=2"):
+        evaluate_run(run, ids, None, 120, 50, device="cuda", progress=False, jobs=2)
+
+
 def test_cli_train_eval(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from predictor.cli.main import main
 
@@ -150,6 +166,25 @@ def test_cli_train_eval(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["supernet", "eval", str(tmp_path / "nope"), "--all", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "no checkpoint" in err and "Traceback" not in err
+
+
+def test_cli_resume_refuses_options_that_differ_from_the_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from predictor.cli.main import main
+
+    run = tmp_path / "run"
+    base = ["supernet", "train", "--dataset", "digits", "--channels", "4", "--cells", "1", "--batch-size", "32"]
+    base += ["--limit-train-batches", "2", "--threads", "1", "--no-progress", "--out", str(run)]
+    SupernetTrainer(
+        TrainConfig(channels=4, cells=1, batch_size=32, limit_train_batches=2, epochs=2, threads=1, progress=False),
+        run,
+    ).fit(max_epochs=1)  # "killed" after epoch 1
+    capsys.readouterr()
+    assert main([*base, "--epochs", "3", "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "epochs=3 (run: 2)" in err and "new --out" in err
+    assert len((run / "history.jsonl").read_text().splitlines()) == 1  # nothing was trained
+    assert main([*base, "--epochs", "2", "--resume", "--threads", "2"]) == 0  # runtime options may change
+    assert len((run / "history.jsonl").read_text().splitlines()) == 2
 
 
 def test_cli_augment_flag_reaches_config_and_training(tmp_path: Path) -> None:
