@@ -72,10 +72,8 @@ help (16 px balanced, 300 archs: 0.392 / 0.433 as is; 0.229 / 0.231, 0.218 / 0.1
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
-import socket
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -83,14 +81,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.multiprocessing as mp
 from scipy.stats import kendalltau
 
 from predictor.costs import nb201_costs
 from predictor.gcn import GCNPredictor
 from predictor.spaces import get_space
 from supernet.evaluate import evaluate_run
-from supernet.train import TrainConfig, train_supernet
+from supernet.train import TrainConfig, train_supernet, train_supernet_parallel
 
 
 def default_data() -> str:
@@ -98,34 +95,12 @@ def default_data() -> str:
     return env or str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank: int, world: int, port: int, cfg: TrainConfig, run: Path) -> None:
-    """One gloo rank of a data-parallel training run (what torchrun would start)."""
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
-    )
-    from supernet.distributed import cleanup
-
-    try:
-        train_supernet(cfg, run, resume=True)
-    finally:
-        cleanup()
-
-
 def train_and_evaluate(args: argparse.Namespace, cfg: TrainConfig, run: Path, ids: np.ndarray):
     """(history, EvalResult): ``--ddp`` gloo ranks train, as many processes evaluate."""
     if args.ddp <= 1:
         history = train_supernet(cfg, run, resume=True).history_
     else:
-        mp.start_processes(
-            _ddp_worker, args=(args.ddp, _free_port(), cfg, run), nprocs=args.ddp, join=True, start_method="spawn"
-        )
-        history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+        history = train_supernet_parallel(cfg, run, args.ddp, resume=True)
     res = evaluate_run(
         run,
         ids,

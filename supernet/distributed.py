@@ -10,7 +10,10 @@ as DDP. Every rank draws the same architectures from identically seeded samplers
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -80,3 +83,33 @@ def barrier(info: DistInfo) -> None:
 def cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _local_rank(rank: int, world: int, port: int, fn: Callable[..., Any], args: tuple) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
+    try:
+        fn(*args)
+    finally:
+        cleanup()
+
+
+def spawn_local(world_size: int, fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn(*args)`` in ``world_size`` local processes that form one process group.
+
+    What ``torchrun --nproc_per_node N`` does on one machine, callable from Python (notebooks,
+    benchmarks, tests). ``fn`` and ``args`` must be picklable; return values are dropped.
+    """
+    import torch.multiprocessing as mp
+
+    port = _free_port()
+    mp.start_processes(
+        _local_rank, args=(world_size, port, fn, args), nprocs=world_size, join=True, start_method="spawn"
+    )
