@@ -61,7 +61,8 @@ STAGE_VERSION = 1  # bump when a stage's outputs change meaning
 # configuration: sections, defaults and types (unknown keys are errors)
 # ----------------------------------------------------------------------------------
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "run": {"name": "run", "seed": 0, "device": "cpu", "progress": True, "threads": 0},  # threads 0 = torch default
+    # threads 0 = torch default; eval_jobs: CPU processes sharing the label stage's evaluations
+    "run": {"name": "run", "seed": 0, "device": "cpu", "progress": True, "threads": 0, "eval_jobs": 1},
     "data": {
         "dataset": "digits",  # digits | cifar10 | cifar100 | npz (folder of *train*.npz / *test*.npz)
         "root": "",  # data folder (npz: required); relative paths are relative to the config file
@@ -239,6 +240,8 @@ def parse_config(data: Mapping[str, Any], path: str = "<config>", base_dir: Path
         raise NasgcnError(f"{path}: retrain.split must be auto, val or test, got {sections['retrain']['split']!r}")
     if sections["data"]["augment"] not in ("auto", "on", "off"):
         raise NasgcnError(f"{path}: data.augment must be auto, on or off, got {sections['data']['augment']!r}")
+    if sections["run"]["eval_jobs"] < 1:
+        raise NasgcnError(f"{path}: run.eval_jobs must be at least 1, got {sections['run']['eval_jobs']}")
     if not 0.0 < sections["data"]["val_fraction"] < 1.0:
         raise NasgcnError(f"{path}: data.val_fraction must lie strictly between 0 and 1")
     shift_keys = {k: v for k, v in sections["shift"].items() if k not in _SHIFT_PIPELINE_KEYS}
@@ -523,6 +526,7 @@ def stage_label(ctx: StageContext) -> dict[str, Any]:
         batch_size=c["batch_size"],
         device=ctx.device,
         progress=ctx.progress,
+        jobs=int(ctx.cfg["run"]["eval_jobs"]) if str(ctx.device).startswith("cpu") else 1,
     )
     p = res.protocol
     protocol = f"top-1 % on {p['images']} images of the {p['split']}; BN: {p['bn']}; checkpoint {p['checkpoint']}"

@@ -213,6 +213,23 @@ def test_only_needs_upstream_and_force_reruns(finished, tmp_path):
         Pipeline(load_config(cfg), out, log=Log()).run(only="bogus")
 
 
+@pytest.mark.slow  # shares one complete tiny run (~7 s)
+def test_label_stage_in_two_processes_gives_the_same_labels(finished, tmp_path):
+    cfg, out = _copy(finished, tmp_path)
+    conf = load_config(cfg)
+    label_dir = out / "stages" / f"label-{stage_hashes(conf)['label']}"
+    before = (label_dir / "labels.csv").read_text()
+    two = _write(
+        tmp_path / "two.toml", Path(cfg).read_text().replace("progress = false", "progress = false\neval_jobs = 2")
+    )
+    assert stage_hashes(load_config(two)) == stage_hashes(conf)  # a runtime option: same cached stages
+    log = Log()
+    Pipeline(load_config(two), out, log=log).run(only="label", force=["label"])
+    assert log.status() == {"label": "running"}
+    assert (label_dir / "labels.csv").read_text() == before
+    assert json.loads((label_dir / "labels.csv.meta.json").read_text())["processes"] == 2
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -223,6 +240,7 @@ def test_only_needs_upstream_and_force_reruns(finished, tmp_path):
         ("[shift]\nkeep = 99\n", "keep"),
         ("[query]\ntargets = [{ name = 'a', max = { flops_m = 'x' } }]\n", "must map column names to numbers"),
         ("[run\n", "not valid TOML"),
+        ("[run]\neval_jobs = 0\n", "run.eval_jobs must be at least 1"),
     ],
 )
 def test_bad_config_is_a_clear_error_naming_file_and_key(tmp_path, text, message):
