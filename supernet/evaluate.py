@@ -304,7 +304,7 @@ def evaluate_run(
     """
     ids = np.atleast_2d(np.asarray(ids, dtype=np.int64))
     if jobs > 1 and torch.device(device).type != "cpu":
-        raise NasgcnError(f"jobs={jobs} shards over CPU processes; on {device} use jobs=1")
+        raise NasgcnError(f"jobs={jobs} (--jobs) shards the architectures over CPU processes; on {device} use 1")
     run = _load_for_eval(run_dir, "cpu" if jobs > 1 else device, data_root, max_images)
     ckpt, cfg, val = run["ckpt"], run["cfg"], run["val"]
     protocol = {
