@@ -34,17 +34,18 @@ the 1,000 archs):
     16 px, 60 epochs  balanced, N=2 cells, seed 0: 0.393 / 0.493
     32 px, 90 epochs  balanced   seed 0: 0.565 / 0.509   (--ddp 2: 2 gloo ranks x 1 thread, 1,054 s
                                  training at ~1,600 img/s, 352 s evaluation in 2 processes; 23.4 min)
+                      uniform    seed 0: 0.486 / 0.439   (--ddp 2: 833 s + 317 s, 19.2 min)
 
 Doubling the epochs with both cores (``--ddp 2``, still under 30 minutes) did not help: 0.565
-against 0.581 at 45 epochs on the same seed, with the parameter count at 0.567. Training accuracy
-rose from 64.8 % to 70.5 % (mean validation accuracy of the paths from 59.4 % to 64.2 %);
-the ranking did not.
+against 0.581 at 45 epochs on the same seed (uniform: 0.486 against 0.545), with the parameter
+count at 0.567. Training accuracy rose from 64.8 % to 70.5 % (balanced; mean validation accuracy
+of the paths from 59.4 % to 64.2 %); the ranking did not.
 
 The GCN table fitted on a supernet's 1,000 accuracies (column ``tau (gcn)``, what nasgcn does
 with such labels) ranks better than the supernet itself every time, by +0.01 to +0.05 on the same
-archs (random_state 0; balanced 45 epochs seed 0: 0.615, seed 1: 0.479; 90 epochs: 0.578; uniform: 0.590;
-FairNAS: 0.382), but it is not the supernet, and it does not beat the parameter count on average
-either.
+archs (balanced 45 epochs seed 0: 0.615, seed 1: 0.479; balanced 90 epochs: 0.578; uniform 45
+epochs: 0.590, 90 epochs: 0.498; FairNAS: 0.382), but it is not the supernet, and it does not beat
+the parameter count on average either.
 
 Full size on a GPU (``device_check.sh``, one H200, C=16, N=5, 32 px, batch 256, lr 0.1, three
 supernets sharing the GPU, ~110 s of training each): balanced 37 epochs 0.128 / 0.204, uniform
