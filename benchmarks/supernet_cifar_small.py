@@ -88,7 +88,7 @@ from predictor.costs import nb201_costs
 from predictor.gcn import GCNPredictor
 from predictor.spaces import get_space
 from supernet.evaluate import evaluate_run
-from supernet.train import TrainConfig, train_supernet, train_supernet_parallel
+from supernet.train import TrainConfig, train_supernet_parallel
 
 
 def default_data() -> str:
@@ -98,20 +98,11 @@ def default_data() -> str:
 
 def train_and_evaluate(args: argparse.Namespace, cfg: TrainConfig, run: Path, ids: np.ndarray):
     """(history, EvalResult): ``--ddp`` gloo ranks train, as many processes evaluate."""
-    if args.ddp <= 1:
-        history = train_supernet(cfg, run, resume=True).history_
-    else:
-        history = train_supernet_parallel(cfg, run, args.ddp, resume=True)
+    history = train_supernet_parallel(cfg, run, args.ddp, resume=True)
     res = evaluate_run(
-        run,
-        ids,
-        run / "evals.csv",
-        args.eval_images or None,
-        500,
-        device=args.device,
-        progress=args.progress,
-        jobs=max(1, args.ddp),
-    )
+        run, ids, run / "evals.csv", args.eval_images or None, 500, device=args.device, progress=args.progress,
+        jobs=args.ddp,
+    )  # fmt: skip
     return history, res
 
 

@@ -171,16 +171,17 @@ def novel_mutations(
     rows = np.asarray(measured, dtype=np.int64).reshape(-1, inc.shape[0])
     for e in range(inc.shape[0]):
         counts[e] = np.bincount(rows[:, e], minlength=n_ops)
-    changed = all_ids[cand] != inc  # (C, E)
+    cand_ids, cand_cls = all_ids[cand], cls[cand]
+    changed = cand_ids != inc  # (C, E)
     edges = np.arange(inc.shape[0])
     chosen: list[int] = []
     taken = np.zeros(cand.shape[0], dtype=bool)
     while len(chosen) < n and not taken.all():
-        score = np.where(changed, counts[edges, all_ids[cand]], 0).sum(1)
+        score = np.where(changed, counts[edges, cand_ids], 0).sum(1)
         j = int(np.argmin(np.where(taken, np.iinfo(np.int64).max, score)))  # first minimum: random tie-break
         chosen.append(int(cand[j]))
-        counts[edges[changed[j]], all_ids[cand[j]][changed[j]]] += 1
-        taken |= cls[cand] == cls[cand[j]]
+        counts[edges[changed[j]], cand_ids[j][changed[j]]] += 1
+        taken |= cand_cls == cand_cls[j]
     return np.asarray(chosen, dtype=np.int64)
 
 

@@ -347,7 +347,10 @@ def train_supernet_parallel(
     """Train with ``world_size`` local data-parallel processes (gloo on CPU); returns the history.
 
     On a CPU, small supernets scale better over processes of one thread than over threads.
+    ``world_size <= 1`` trains in this process.
     """
+    if world_size <= 1:
+        return train_supernet(config, run_dir, resume).history_
     D.spawn_local(world_size, train_supernet, config, str(run_dir), resume)
     return [json.loads(line) for line in (Path(run_dir) / HISTORY).read_text().splitlines()]
 
