@@ -68,8 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _data_options(t)
     t.add_argument(
         "--sampler",
-        choices=("uniform", "balanced", "fair", "dropout"),
-        help="path sampling strategy (uniform); balanced: depth-balanced single path, no cut-off cells",
+        choices=("uniform", "balanced", "weighted", "fair", "dropout"),
+        help="path sampling strategy (uniform); balanced: depth-balanced single path, no cut-off cells; weighted: "
+        "convolutions drawn twice as often as parameter-free ops",
     )
     t.add_argument("--max-drop", type=float, help="final drop rate of the dropout sampler (0.5)")
     t.add_argument(

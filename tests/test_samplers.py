@@ -13,6 +13,7 @@ from supernet.samplers import (
     FairSampler,
     SubspaceSampler,
     UniformSampler,
+    WeightedSampler,
     effective_depth,
     make_sampler,
 )
@@ -34,8 +35,20 @@ def test_uniform_covers_ops_roughly_uniformly() -> None:
     assert counts.min() > 300 and counts.max() < 500  # expected 400 per (op, edge)
 
 
+def test_weighted_draws_convolutions_twice_as_often() -> None:
+    s = WeightedSampler(seed=0)
+    ids = np.array([s.next_group()[0] for _ in range(7000)])
+    share = np.bincount(ids.ravel(), minlength=5) / ids.size  # expected 1/7, 1/7, 2/7, 2/7, 1/7
+    assert np.allclose(share, np.array([1, 1, 2, 2, 1]) / 7, atol=0.01)
+    only_conv = WeightedSampler(seed=0, weights=(1e-9, 1e-9, 1.0, 1.0, 1e-9))
+    assert np.isin(np.array([only_conv.next_group()[0] for _ in range(50)]), (2, 3)).all()
+    for bad in ((1, 1, 1, 1), (1, 1, 0, 1, 1), (1, 1, float("nan"), 1, 1)):
+        with pytest.raises(NasgcnError, match="op weights"):
+            WeightedSampler(weights=bad)
+
+
 def test_same_seed_same_stream_and_state_resume() -> None:
-    for name in ("uniform", "balanced", "fair", "dropout"):
+    for name in ("uniform", "balanced", "weighted", "fair", "dropout"):
         a, b = make_sampler(name, seed=7), make_sampler(name, seed=7)
         for step in range(5):
             assert np.array_equal(np.array(a.next_group(step, 10)), np.array(b.next_group(step, 10)))

@@ -20,7 +20,7 @@ def tiny(**kw) -> TrainConfig:
     return TrainConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize("sampler", ["uniform", "balanced", "fair", "dropout"])
+@pytest.mark.parametrize("sampler", ["uniform", "balanced", "weighted", "fair", "dropout"])
 def test_resume_equals_uninterrupted(tmp_path: Path, sampler: str) -> None:
     full = train_supernet(tiny(sampler=sampler), tmp_path / "full")
     part = SupernetTrainer(tiny(sampler=sampler), tmp_path / "part").fit(max_epochs=1)
