@@ -7,7 +7,15 @@ import csv
 import numpy as np
 import pytest
 
-from predictor.acquisition import _batches, acquire, explore, neighbourhood, novel_mutations, sequential_search
+from predictor.acquisition import (
+    _batches,
+    acquire,
+    explore,
+    neighbourhood,
+    novel_mutations,
+    selection_bias,
+    sequential_search,
+)
 from predictor.cli.main import main
 from predictor.errors import NasgcnError
 from predictor.lookup import LookupTable
@@ -138,6 +146,16 @@ def test_novel_mutations_prefer_ops_no_measurement_has_tried():
     assert len(picks) > 1
 
 
+def test_novel_mutations_break_ties_on_the_least_varied_edge():
+    inc = np.full(6, 3)
+    # Edge slot 0 carried conv3x3 in every measured cell; the other slots also saw none and skip.
+    tried = np.array([[3, 3, 3, 3, 3, 3], [3, 0, 0, 0, 0, 0], [3, 1, 1, 1, 1, 1]])
+    near = neighbourhood(IDS[[SPACE.index_of(inc[None])[0]]], 1)
+    for seed in range(5):
+        got = IDS[novel_mutations(inc, 2, tried, np.random.default_rng(seed), tried, near)]
+        assert (got[:, 0] != 3).all() and (got[:, 1:] == 3).all()  # both unseen changes on slot 0 first
+
+
 def test_sequential_search_novel_mutations(noisy):
     ids, y = noisy
     res = sequential_search(ids, y, Oracle(), k=9, batch=3, mutate=2, mutate_rule="novel", random_state=0, **TINY)
@@ -175,6 +193,33 @@ def test_sequential_search_reproducible_and_failures(noisy):
     res = sequential_search(ids, y, Oracle(fail), k=5, batch=2, random_state=1, **TINY)
     assert res.measured.size == 5 and np.isnan(res.measured_y[1])
     assert len(res.model.measured_["y"]) == 4  # a failed evaluation is not fitted, but not retried either
+
+
+def test_selection_bias():
+    # round 1 (noisy-only model, other units) is ignored; mutations (listed first) are not the model's
+    history = [
+        {"predicted": [50.0, 50.0], "values": [90.0, 90.0], "model_chosen": 2},
+        {"predicted": [99.0, 93.0, 92.0], "values": [80.0, 91.0, 91.0], "model_chosen": 2},
+        {"predicted": [95.0, 94.0], "values": [np.nan, 91.0], "model_chosen": 2},
+    ]
+    assert selection_bias(history) == pytest.approx((2.0 + 1.0 + 3.0) / 3)
+    history[2]["values"] = [np.nan, 97.0]  # underrated on average: no shift
+    assert selection_bias(history) == 0.0
+    assert selection_bias(history[:1]) == 0.0 and selection_bias([]) == 0.0
+
+
+def test_sequential_search_lowers_unmeasured_by_the_bias(noisy):
+    ids, y = noisy
+    res = sequential_search(ids, y, Oracle(), k=6, batch=2, random_state=0, **TINY)
+    assert all("predicted" in h and h["model_chosen"] == 2 for h in res.history)
+    assert res.bias == pytest.approx(selection_bias(res.history)) and res.bias > 0  # the tiny model overrates
+    unmeasured = np.ones(SPACE.size, dtype=bool)
+    unmeasured[np.isin(CLS, CLS[res.measured])] = False
+    assert np.allclose(res.pred[unmeasured], res.raw_pred[unmeasured] - res.bias)
+    flat = sequential_search(ids, y, Oracle(), k=6, batch=2, random_state=0, debias=False, **TINY)
+    assert flat.bias == 0.0 and np.allclose(flat.pred[unmeasured], flat.raw_pred[unmeasured])
+    mutated = sequential_search(ids, y, Oracle(), k=9, batch=3, mutate=2, random_state=0, **TINY)
+    assert [h["model_chosen"] for h in mutated.history] == [3, 1, 1]  # mutations are not the model's choice
 
 
 def test_sequential_search_stops_when_nothing_left(noisy):
