@@ -33,7 +33,8 @@ random one-edit mutations of the best measured cell (``mutate=2`` per later roun
 94.09 / 94.18, ``mutate=3`` seed 0: 94.09; N = 300 seed 0: 94.28): within the noise, so off by default.
 ``mutate_rule="novel"`` (:func:`novel_mutations`: the changes the accurate labels have tried least,
 ties on the edge that showed the fewest ops) with ``mutate=2``: N = 100, seeds 0-4: 94.25 / 94.14 /
-93.96 / 94.30 / 94.25 (mean 94.18); N = 300, seeds 0-2: 94.25 / 94.07 / 94.16. A run either reaches
+93.96 / 94.30 / 94.25 (mean 94.18); N = 300, seeds 0-2: 94.25 / 94.07 / 94.16; N = 1,000, seeds
+0 / 1: 94.16 / 94.31. A run either reaches
 the 94.3-94.4 cells or stops at the all-3x3 cell (93.76): the target (94.2 on average) is a coin
 toss per run that these rules shift by less than the spread between seeds.
 The final table lowers the unmeasured predictions by the model's measured optimism
