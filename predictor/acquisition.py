@@ -191,9 +191,8 @@ def novel_mutations(
     while len(chosen) < n and not taken.all():
         score = np.where(changed, counts[edges, cand_ids], 0).sum(1)
         variety = np.where(changed, (counts > 0).sum(1)[None, :], 0).sum(1)  # distinct ops seen on the edges
-        big = np.iinfo(np.int64).max
-        # least-tried changes first, then changes on the edges with the fewest ops tried, then random
-        j = int(np.lexsort((np.where(taken, big, variety), np.where(taken, big, score)))[0])
+        # untaken first; then least-tried changes, changes on the edges with the fewest ops tried, random order
+        j = int(np.lexsort((variety, score, taken))[0])
         chosen.append(int(cand[j]))
         counts[edges[changed[j]], cand_ids[j][changed[j]]] += 1
         taken |= cand_cls == cand_cls[j]
