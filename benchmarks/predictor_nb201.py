@@ -120,7 +120,7 @@ def published(args, sp, gt, in_space_order) -> None:
 def noisy(args, sp, gt, order, in_space_order, data: Path) -> None:
     import pandas as pd
 
-    from predictor.acquisition import sequential_search
+    from predictor.acquisition import selection_bias, sequential_search
     from predictor.metrics import kendall_tau, top_kendall_tau
     from predictor.noisy import fit_noisy_accurate, overlay_measured, select_for_retraining
 
@@ -138,14 +138,15 @@ def noisy(args, sp, gt, order, in_space_order, data: Path) -> None:
     )
     head = (
         f"{'run':>42} {'N':>5} {'K':>3} {'labels':>10} {'tau':>6} {'top1%':>6} {'top5%':>6} {'pick':>6} "
-        f"{'pick(raw)':>9} {'pick(0)':>9} {'best(K)':>7} {'fit s':>6}"
+        f"{'pick(raw)':>9} {'pick(0)':>9} {'pick(m)':>9} {'best(K)':>7} {'fit s':>6}"
     )
     print(head)
     rows = []
 
-    def line(run, n, k, what, pred, raw=None, sel=None, secs=float("nan"), unshifted=None):
+    def line(run, n, k, what, pred, raw=None, sel=None, secs=float("nan"), unshifted=None, mean_shift=None):
         raw = pred if raw is None else raw
         unshifted = pred if unshifted is None else unshifted
+        mean_shift = pred if mean_shift is None else mean_shift
         r = {
             "run": run,
             "n": n,
@@ -157,13 +158,14 @@ def noisy(args, sp, gt, order, in_space_order, data: Path) -> None:
             "pick": truth[int(np.nanargmax(pred))],
             "pick_raw": truth[int(np.nanargmax(raw))],
             "pick_unshifted": truth[int(np.nanargmax(unshifted))],
+            "pick_mean_shift": truth[int(np.nanargmax(mean_shift))],
             "best_k": float(np.nanmax(truth[sel])) if sel is not None and len(sel) else float("nan"),
             "secs": secs,
         }
         rows.append(r)
         print(
             f"{run[-42:]:>42} {n:>5} {k:>3} {what:>10} {r['tau']:>6.3f} {r['top1']:>6.3f} "
-            f"{r['top5']:>6.3f} {r['pick']:>6.2f} {r['pick_raw']:>9.2f} {r['pick_unshifted']:>9.2f} {r['best_k']:>7.2f} "
+            f"{r['top5']:>6.3f} {r['pick']:>6.2f} {r['pick_raw']:>9.2f} {r['pick_unshifted']:>9.2f} {r['pick_mean_shift']:>9.2f} {r['best_k']:>7.2f} "
             f"{secs:>6.0f}"
         )
         sys.stdout.flush()
@@ -203,7 +205,13 @@ def noisy(args, sp, gt, order, in_space_order, data: Path) -> None:
                         unshifted, _, _ = overlay_measured(
                             res.raw_pred, None, ids[res.measured[good]], res.measured_y[good]
                         )
-                        line(run, n, k, strategy, res.pred, res.raw_pred, res.measured, secs, unshifted)
+                        mean_shift, _, _ = overlay_measured(
+                            res.raw_pred - selection_bias(res.history),
+                            None,
+                            ids[res.measured[good]],
+                            res.measured_y[good],
+                        )
+                        line(run, n, k, strategy, res.pred, res.raw_pred, res.measured, secs, unshifted, mean_shift)
                         continue
                     if strategy == "random":
                         sel = rand
@@ -236,6 +244,7 @@ def noisy(args, sp, gt, order, in_space_order, data: Path) -> None:
                 f"(supernet {top1 - sup_top1:+.3f}) top5% {np.mean([r['top5'] for r in sel]):.3f} "
                 f"pick {np.mean(picks):.2f} (min {np.min(picks):.2f}, raw {np.mean([r['pick_raw'] for r in sel]):.2f}, "
                 f"unshifted {np.mean([r['pick_unshifted'] for r in sel]):.2f}, "
+                f"mean shift {np.mean([r['pick_mean_shift'] for r in sel]):.2f}, "
                 f">= 94.2: {np.sum(np.asarray(picks) >= 94.2)}/{len(picks)}) best(K) {np.mean([r['best_k'] for r in sel]):.2f}"
             )
     print("   targets: pick >= 94.2 on average with K <= 20; top1% >= supernet + 0.1")
@@ -323,7 +332,7 @@ def main(argv=None) -> int:
     )
     p.add_argument(
         "--mutate-rule",
-        choices=("random", "novel"),
+        choices=("random", "novel", "untested"),
         default="random",
         help="how --mutate picks neighbours: at random, or those whose changed ops were measured least",
     )

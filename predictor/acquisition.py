@@ -59,7 +59,16 @@ from .errors import NasgcnError
 from .gcn import GCNPredictor, to_ids
 from .noisy import fit_noisy_accurate, overlay_measured
 
-__all__ = ["acquire", "explore", "neighbourhood", "selection_bias", "sequential_search", "SearchResult"]
+__all__ = [
+    "acquire",
+    "explore",
+    "neighbourhood",
+    "novel_mutations",
+    "untested_pairs",
+    "selection_bias",
+    "sequential_search",
+    "SearchResult",
+]
 
 Oracle = Callable[[list[str]], Sequence[float] | np.ndarray]
 
@@ -199,6 +208,47 @@ def novel_mutations(
     return np.asarray(chosen, dtype=np.int64)
 
 
+def untested_pairs(
+    pred: np.ndarray,
+    n: int,
+    measured: np.ndarray,
+    exclude: Sequence[str] | np.ndarray | None = None,
+    feasible: np.ndarray | None = None,
+    space: str = "nb201",
+) -> np.ndarray:
+    """``n`` allowed architectures (space order): each the model's best one that carries an (edge, op)
+    no ``measured`` architecture (op-id rows) carries.
+
+    Why: the model inherits the noisy labels' opinion of an op on an edge until an accurate label
+    tests it, and a test of that op in a poor cell (a random mutation) says little. This tests each
+    untried (edge, op) in the best cell the model knows for it, best first; every pick counts as
+    measured for the next, so one round covers different choices.
+    """
+    from .spaces import get_space
+
+    sp = get_space(space)
+    all_ids = sp.all_ids()
+    ok, cls = _candidates(space, exclude, feasible)
+    score = np.asarray(pred, dtype=np.float64).reshape(-1)
+    ok &= np.isfinite(score)
+    n_edges = all_ids.shape[1]
+    seen = np.zeros((n_edges, int(all_ids.max()) + 1), dtype=bool)
+    rows = np.asarray(measured, dtype=np.int64).reshape(-1, n_edges)
+    edges = np.arange(n_edges)
+    for row in rows:
+        seen[edges, row] = True
+    chosen: list[int] = []
+    while len(chosen) < n:
+        eligible = ok & ~seen[edges, all_ids].all(1)
+        if not eligible.any():
+            break
+        j = int(np.flatnonzero(eligible)[np.argmax(score[eligible])])
+        chosen.append(j)
+        seen[edges, all_ids[j]] = True
+        ok &= cls != cls[j]
+    return np.asarray(chosen, dtype=np.int64)
+
+
 @dataclass
 class SearchResult:
     """What :func:`sequential_search` measured and the final table.
@@ -223,7 +273,7 @@ class SearchResult:
     bias: float = 0.0
 
 
-def selection_bias(history: Sequence[dict[str, Any]]) -> float:
+def selection_bias(history: Sequence[dict[str, Any]], spread: float = 0.0) -> float:
     """How much the model overrated the architectures it chose, before they were measured (>= 0).
 
     Why: the model picks the architectures it rates highest, so the ones it rates highest and has not
@@ -232,7 +282,9 @@ def selection_bias(history: Sequence[dict[str, Any]]) -> float:
     chose (``model_chosen`` of them; mutations are not the model's choice) and what they measured; the
     mean of prediction minus measurement over those rounds estimates the overrating. Lowering the
     unmeasured predictions by it keeps the table from preferring an unmeasured cell over a better
-    measured one on the model's optimism alone. 0 when nothing is known or the model underrated.
+    measured one on the model's optimism alone. ``spread`` adds that many standard deviations of the
+    gaps: the table's top unmeasured cell is the maximum of many optimistic predictions, so it is
+    overrated by more than the average choice was. 0 when nothing is known or the model underrated.
     """
     gaps = []
     for h in history[1:]:
@@ -241,7 +293,10 @@ def selection_bias(history: Sequence[dict[str, Any]]) -> float:
             pred = np.asarray(h["predicted"], dtype=np.float64)[-n:]
             got = np.asarray(h["values"], dtype=np.float64)[-n:]
             gaps.extend((pred - got)[np.isfinite(got)].tolist())
-    return max(0.0, float(np.mean(gaps))) if gaps else 0.0
+    if not gaps:
+        return 0.0
+    extra = float(spread) * float(np.std(gaps)) if len(gaps) > 1 else 0.0
+    return max(0.0, float(np.mean(gaps)) + extra)
 
 
 def _batches(k: int, batch: int) -> list[int]:
@@ -270,6 +325,7 @@ def sequential_search(
     round_epochs: int | None = None,
     accurate_weight: float | str = "auto",
     debias: bool = True,
+    debias_spread: float = 1.0,
     random_state: int = 0,
     initial: GCNPredictor | None = None,
     **params: Any,
@@ -285,16 +341,18 @@ def sequential_search(
     random (not by the model) among the unmeasured architectures within ``radius`` op changes of the
     best measured one: the model inherits the noisy labels' blind spots, a random mutation does not.
     ``mutate_rule="novel"`` takes instead the mutations whose changed ops the accurate labels have
-    tried least (:func:`novel_mutations`).
+    tried least (:func:`novel_mutations`); ``mutate_rule="untested"`` takes, anywhere in the feasible
+    space, the model's best cells that carry an (edge, op) no measured cell carries
+    (:func:`untested_pairs`).
     ``oracle(arch_strs)`` returns
     one accurate value per architecture (NaN = failed: counted against ``k``, not fitted, never
     re-chosen). ``feasible`` (boolean, space order) restricts both the choices and the final pick.
     ``params`` go to :class:`GCNPredictor` (``space``, ``epochs``, ...); ``round_epochs`` (default:
     ``epochs``) shortens the intermediate refits, the final one uses ``epochs``. ``initial``: an already
     fitted noisy-only model to choose round 1 from (saves that fit). ``debias`` lowers the final
-    table's unmeasured predictions by the model's measured overrating of its own choices
-    (:func:`selection_bias`), so its top-1 is an unmeasured cell only if the model rates it above the
-    best measured one by more than it has been overrating.
+    table's unmeasured predictions by the model's measured overrating of its own choices, plus
+    ``debias_spread`` standard deviations of it (:func:`selection_bias`), so its top-1 is an unmeasured
+    cell only if the model rates it above the best measured one by more than it has been erring.
     """
     from .spaces import get_space
 
@@ -303,8 +361,8 @@ def sequential_search(
     all_ids = sp.all_ids()
     rng = np.random.default_rng(random_state)
     sizes = _batches(int(k), int(batch))
-    if mutate_rule not in ("random", "novel"):
-        raise NasgcnError(f"mutate_rule must be 'random' or 'novel', got {mutate_rule!r}")
+    if mutate_rule not in ("random", "novel", "untested"):
+        raise NasgcnError(f"mutate_rule must be 'random', 'novel' or 'untested', got {mutate_rule!r}")
     if not 0 <= explore_share <= 1:
         raise NasgcnError(f"explore_share must be in [0, 1], got {explore_share}")
     n_ids = to_ids(noisy_archs, space)
@@ -346,11 +404,15 @@ def sequential_search(
             chosen = np.zeros(0, dtype=np.int64)
             if mutate > 0 and np.isfinite(values).any():
                 best = np.asarray(measured)[[int(np.nanargmax(values))]]
-                if mutate_rule == "novel":
+                near = near_allowed(best)
+                if mutate_rule == "untested":
+                    tried = all_ids[np.asarray(measured, dtype=np.int64)]
+                    chosen = untested_pairs(pred, min(mutate, size), tried, done, feasible, space)
+                elif mutate_rule == "novel":
                     inc, tried = all_ids[best[0]], all_ids[np.asarray(measured, dtype=np.int64)]
-                    chosen = novel_mutations(inc, min(mutate, size), tried, rng, done, near_allowed(best), space)
+                    chosen = novel_mutations(inc, min(mutate, size), tried, rng, done, near, space)
                 else:
-                    chosen = explore(None, min(mutate, size), rng, 1.0, done, near_allowed(best), space)
+                    chosen = explore(None, min(mutate, size), rng, 1.0, done, near, space)
                 if chosen.size:
                     done = all_ids[chosen] if done is None else np.concatenate([done, all_ids[chosen]])
             n_random = chosen.size
@@ -389,7 +451,7 @@ def sequential_search(
     raw, raw_std = model.predict_space(return_std=True)
     m_idx = np.asarray(measured, dtype=np.int64)
     good = np.isfinite(values)
-    bias = selection_bias(history) if debias else 0.0
+    bias = selection_bias(history, debias_spread) if debias else 0.0
     pred, std, _ = overlay_measured(raw - bias, raw_std, all_ids[m_idx[good]], np.asarray(values)[good], space)
     masked = pred if feasible is None else np.where(np.asarray(feasible, dtype=bool), pred, -np.inf)
     return SearchResult(

@@ -15,6 +15,7 @@ from predictor.acquisition import (
     novel_mutations,
     selection_bias,
     sequential_search,
+    untested_pairs,
 )
 from predictor.cli.main import main
 from predictor.errors import NasgcnError
@@ -167,6 +168,37 @@ def test_sequential_search_novel_mutations(noisy):
         sequential_search(ids, y, Oracle(), k=3, mutate=1, mutate_rule="greedy", **TINY)
 
 
+def test_untested_pairs_take_the_best_cell_for_each_untried_choice():
+    pred = truth(IDS).astype(np.float64)
+    tried = np.full((1, 6), 3)  # only the all-3x3 cell measured: 3x3 tried on every edge
+    got = untested_pairs(pred, 4, tried)
+    seen = np.zeros((6, 5), dtype=bool)
+    seen[np.arange(6), tried[0]] = True
+    ok = ~DEAD & (CLS != CLS[SPACE.index_of(tried)[0]])
+    for j in got:
+        eligible = ok & ~seen[np.arange(6), IDS].all(1)
+        assert eligible[j] and pred[j] == pred[eligible].max()  # the model's best cell with a new choice
+        seen[np.arange(6), IDS[j]] = True
+        ok &= CLS != CLS[j]
+    assert np.unique(CLS[got]).size == 4
+    feasible = (IDS == 2).sum(1) == 0  # no 1x1 conv allowed, and 3x3 is tried: skip/none/pool only
+    got = untested_pairs(pred, 3, tried, exclude=IDS[got], feasible=feasible)
+    assert feasible[got].all() and not np.isin(CLS[got], CLS[untested_pairs(pred, 4, tried)]).any()
+    every = np.array([np.full(6, o) for o in range(5)])  # every (edge, op) measured: nothing left to test
+    assert untested_pairs(pred, 3, every).size == 0
+
+
+def test_sequential_search_untested_rule(noisy):
+    ids, y = noisy
+    res = sequential_search(ids, y, Oracle(), k=9, batch=3, mutate=2, mutate_rule="untested", random_state=0, **TINY)
+    for r in range(1, 3):  # each later round starts with 2 cells that bring an (edge, op) nobody measured
+        before = IDS[res.measured[: 3 * r]]
+        for j in res.measured[3 * r : 3 * r + 2]:
+            assert not all((before[:, e] == IDS[j, e]).any() for e in range(6))
+            before = np.vstack([before, IDS[j]])
+    assert [h["model_chosen"] for h in res.history] == [3, 1, 1]
+
+
 def test_sequential_search_budget_and_feasibility(noisy):
     ids, y = noisy
     feasible = (IDS == 3).sum(1) <= 3  # a "budget": at most three 3x3 convs
@@ -206,13 +238,18 @@ def test_selection_bias():
     history[2]["values"] = [np.nan, 97.0]  # underrated on average: no shift
     assert selection_bias(history) == 0.0
     assert selection_bias(history[:1]) == 0.0 and selection_bias([]) == 0.0
+    history[2]["values"] = [np.nan, 91.0]
+    gaps = np.array([2.0, 1.0, 3.0])
+    assert selection_bias(history, spread=1.0) == pytest.approx(gaps.mean() + gaps.std())
 
 
 def test_sequential_search_lowers_unmeasured_by_the_bias(noisy):
     ids, y = noisy
     res = sequential_search(ids, y, Oracle(), k=6, batch=2, random_state=0, **TINY)
     assert all("predicted" in h and h["model_chosen"] == 2 for h in res.history)
-    assert res.bias == pytest.approx(selection_bias(res.history)) and res.bias > 0  # the tiny model overrates
+    assert res.bias == pytest.approx(selection_bias(res.history, 1.0)) and res.bias > 0  # the tiny model overrates
+    mean_only = sequential_search(ids, y, Oracle(), k=6, batch=2, random_state=0, debias_spread=0.0, **TINY)
+    assert mean_only.bias == pytest.approx(selection_bias(mean_only.history)) and mean_only.bias < res.bias
     unmeasured = np.ones(SPACE.size, dtype=bool)
     unmeasured[np.isin(CLS, CLS[res.measured])] = False
     assert np.allclose(res.pred[unmeasured], res.raw_pred[unmeasured] - res.bias)
