@@ -31,6 +31,10 @@ Sections (``--sections``, default all):
    where ``predict_space`` takes the dense path: on one H200 (torch 2.11) it predicted all 15,625
    in 6.6 ms against 22.5 ms for the compact plan (launch-bound gathers) and 1.1 s for PyG; the
    fit on 1,000 labels took 21.7 s there, slower than on this CPU (small batches, launch-bound).
+   On this CPU, running the 3 members side by side (``3 x hidden`` columns: one GEMM, embedding_bag
+   and layer norm per block for all members) was slower than the per-member loop (64.7 against
+   50.3 ms, blocks of 1,024 rows; 69.3 against 77.6 ms at 256): the time is arithmetic and memory
+   traffic, not call overhead, so it was not kept.
 
 Measured on the 2-core CPU VM (17 runs, K=20, ``sequential``; mean true accuracy of the table's
 top-1 pick for ``--seed`` 0 / 1 / ...; target 94.2 on average). The defaults (``--mutate 3
