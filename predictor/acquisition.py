@@ -242,10 +242,8 @@ def untested_pairs(
     ok &= np.isfinite(score)
     n_edges = all_ids.shape[1]
     seen = np.zeros((n_edges, int(all_ids.max()) + 1), dtype=bool)
-    rows = np.asarray(measured, dtype=np.int64).reshape(-1, n_edges)
     edges = np.arange(n_edges)
-    for row in rows:
-        seen[edges, row] = True
+    seen[edges, np.asarray(measured, dtype=np.int64).reshape(-1, n_edges)] = True
     chosen: list[int] = []
     while len(chosen) < n:
         eligible = ok & ~seen[edges, all_ids].all(1)
@@ -413,15 +411,14 @@ def sequential_search(
             chosen = np.zeros(0, dtype=np.int64)
             if mutate > 0 and np.isfinite(values).any():
                 best = np.asarray(measured)[[int(np.nanargmax(values))]]
-                near = near_allowed(best)
-                if mutate_rule == "untested":
-                    tried = all_ids[np.asarray(measured, dtype=np.int64)]
+                tried = all_ids[np.asarray(measured, dtype=np.int64)]
+                if mutate_rule == "untested":  # anywhere feasible, not only near the best
                     chosen = untested_pairs(pred, min(mutate, size), tried, done, feasible, space)
                 elif mutate_rule == "novel":
-                    inc, tried = all_ids[best[0]], all_ids[np.asarray(measured, dtype=np.int64)]
-                    chosen = novel_mutations(inc, min(mutate, size), tried, rng, done, near, space)
+                    near = near_allowed(best)
+                    chosen = novel_mutations(all_ids[best[0]], min(mutate, size), tried, rng, done, near, space)
                 else:
-                    chosen = explore(None, min(mutate, size), rng, 1.0, done, near, space)
+                    chosen = explore(None, min(mutate, size), rng, 1.0, done, near_allowed(best), space)
                 if chosen.size:
                     done = all_ids[chosen] if done is None else np.concatenate([done, all_ids[chosen]])
             n_random = chosen.size

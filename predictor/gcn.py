@@ -169,19 +169,6 @@ def _global_features(ids: np.ndarray, names: Sequence[str]) -> np.ndarray:
     return np.stack([table[n] for n in names], axis=1)
 
 
-def _finite_or_none(bounds: np.ndarray) -> list:
-    """``(2, S, G)`` bounds as nested lists for JSON, infinities (a source without labels) as ``None``."""
-    return [[[float(v) if np.isfinite(v) else None for v in row] for row in side] for side in bounds]
-
-
-def _nan_to_inf(bounds: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`_finite_or_none`: missing lower bounds become -inf, upper ones +inf."""
-    out = bounds.copy()
-    out[0][np.isnan(out[0])] = -np.inf
-    out[1][np.isnan(out[1])] = np.inf
-    return out
-
-
 class GCNPredictor(RegressorMixin, BaseEstimator):
     """GCN accuracy predictor (scikit-learn estimator; ``score`` is Kendall tau).
 
@@ -419,17 +406,11 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
             tr_idx = np.arange(n)
 
         types, glob = self._inputs(ids, dev)
-        # Each source's feature range: its calibration map is linear in the features, and feature
-        # slopes fitted on a few labels from a narrow range must not be extrapolated beyond it.
+        # Source 0's feature range (it always has labels): its calibration map is linear in the features,
+        # and slopes fitted on a few labels from a narrow range must not be extrapolated beyond it.
         n_glob = 0 if glob is None else glob.shape[1]
-        self.feature_range_ = np.stack(
-            [np.full((self.n_sources_, n_glob), -np.inf), np.full((self.n_sources_, n_glob), np.inf)]
-        )
-        if n_glob:
-            g_np = glob.double().cpu().numpy()
-            for s in range(self.n_sources_):
-                if (src == s).any():
-                    self.feature_range_[:, s] = g_np[src == s].min(0), g_np[src == s].max(0)
+        g0 = np.zeros((0, n_glob)) if glob is None else glob.double().cpu().numpy()[src == 0]
+        self.feature_range_ = np.stack([g0.min(0), g0.max(0)]) if n_glob else np.zeros((2, 0))
         zt = torch.as_tensor(z, dtype=torch.float32, device=dev)
         wt = torch.as_tensor(w / w.mean(), dtype=torch.float32, device=dev)
         st = torch.as_tensor(src, device=dev)
@@ -702,19 +683,19 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         Through source 0's calibration map unless it is the anchor, then the output map of a ``"rank"`` fit.
         """
         if getattr(self, "anchor_", 0) != 0:
-            f = self._calibrate(f, self.calibration_[k, 0].to(f.device), self._within_range(glob, 0))
+            f = self._calibrate(f, self.calibration_[k, 0].to(f.device), self._within_range(glob))
         maps = getattr(self, "output_map_", None)
         if maps is not None:
             f = self._apply_output_map(f, maps[k].to(f.device))
         return f
 
-    def _within_range(self, glob: torch.Tensor | None, source: int) -> torch.Tensor | None:
-        """``glob`` clipped to the feature range of ``source``'s training labels (no extrapolation)."""
+    def _within_range(self, glob: torch.Tensor | None) -> torch.Tensor | None:
+        """``glob`` clipped to the feature range of the source-0 training labels (no extrapolation)."""
         bounds = getattr(self, "feature_range_", None)
         if glob is None or bounds is None or glob.shape[1] == 0:
             return glob
-        lo = torch.as_tensor(bounds[0, source], dtype=glob.dtype, device=glob.device)
-        hi = torch.as_tensor(bounds[1, source], dtype=glob.dtype, device=glob.device)
+        lo = torch.as_tensor(bounds[0], dtype=glob.dtype, device=glob.device)
+        hi = torch.as_tensor(bounds[1], dtype=glob.dtype, device=glob.device)
         return torch.minimum(torch.maximum(glob, lo), hi)
 
     def predict(self, archs: Sequence[str] | np.ndarray, return_std: bool = False):
@@ -794,9 +775,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
             "source_std": self.source_std_.tolist(),
             "feat_mean": np.asarray(self.feat_mean_).tolist(),
             "feat_std": np.asarray(self.feat_std_).tolist(),
-            "feature_range": None
-            if getattr(self, "feature_range_", None) is None
-            else _finite_or_none(self.feature_range_),
+            "feature_range": None if getattr(self, "feature_range_", None) is None else self.feature_range_.tolist(),
             "n_epochs": self.n_epochs_,
             "best_epoch": self.best_epoch_,
             "meta": getattr(self, "meta_", {}),
@@ -860,7 +839,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         est.feat_mean_ = np.asarray(cfg["feat_mean"], dtype=np.float64)
         est.feat_std_ = np.asarray(cfg["feat_std"], dtype=np.float64)
         bounds = cfg.get("feature_range")  # absent in models saved before it existed: no clipping
-        est.feature_range_ = None if bounds is None else _nan_to_inf(np.asarray(bounds, dtype=np.float64))
+        est.feature_range_ = None if bounds is None else np.asarray(bounds, dtype=np.float64).reshape(2, -1)
         est.n_epochs_ = int(cfg["n_epochs"])
         est.best_epoch_ = int(cfg["best_epoch"])
         est.target_ = cfg.get("target")
