@@ -11,8 +11,10 @@ architecture; only the node types differ. So the same layer runs three ways with
 * :meth:`CellGCN.forward_compact` — inference on a :func:`compact_plan`: after ``l`` layers a
   node's state depends only on the types within ``l`` hops, so it is computed once per distinct
   local pattern (layer 1 of all 6,466 NB201 classes is 569 node states instead of 51,728). This
-  is what predicts the whole space (2.5x faster than the dense path on one CPU thread, 45-47 ms for
-  three members: `benchmarks/predictor_nb201.py --sections speed`).
+  is what predicts the whole space. On the CPU each layer's gather, LayerNorm, ReLU and residual
+  run as one compiled loop (:mod:`predictor.kernels`): one CPU thread predicts all 15,625 with three
+  members in 30 ms, against 62 ms with torch ops and 141 ms on the dense path
+  (`benchmarks/predictor_nb201.py --sections speed`, 2-core VM).
 
 Layer (messages both ways on the DAG, as PyG's ``DirGNNConv``; mean aggregation)::
 
@@ -32,6 +34,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import degree
+
+from . import kernels
 
 __all__ = ["DirGCNConv", "CellGCN", "CompactPlan", "LayerPlan", "normalized_adjacency", "compact_plan"]
 
@@ -246,30 +250,57 @@ class CellGCN(nn.Module):
         return self._head(h[-1], h.mean(0), glob)
 
     @torch.no_grad()
-    def forward_compact(self, plan: CompactPlan, glob: Tensor | None = None) -> Tensor:
+    def forward_compact(self, plan: CompactPlan, glob: Tensor | None = None, fused: bool | None = None) -> Tensor:
         """Same as :meth:`forward_dense` (eval mode, no gradients), computing each node state once per local pattern.
 
         ``plan`` from :func:`compact_plan` (with this network's none-mask). The three linears are linear, so
-        they are applied once to the previous states of all nodes (one GEMM into a reused buffer), and each new
-        state is a weighted sum of its few projected neighbour rows (``embedding_bag``), computed in blocks of
-        :data:`BLOCK_ROWS` states written into a reused buffer (see :func:`_scratch`).
+        they are applied once to the previous states of all nodes (one GEMM into a reused buffer, the bias
+        added to the self rows), and each new state is a weighted sum of its few projected neighbour rows.
+        ``fused`` (default: when possible) runs that sum, the LayerNorm, ReLU and residual as one compiled
+        loop per layer (:mod:`predictor.kernels`, CPU float32); otherwise torch ops (``embedding_bag`` …) in
+        blocks of :data:`BLOCK_ROWS` states written into a reused buffer (see :func:`_scratch`).
         """
-        states = self.embed.weight  # layer 0: row t is node type t, for every node
+        states = self.embed.weight.detach()  # layer 0: row t is node type t, for every node
+        if fused is None:
+            fused = kernels.fused_available() and states.device.type == "cpu" and states.dtype == torch.float32
         for layer, (conv, norm, lp) in enumerate(zip(self.convs, self.norms, plan.layers, strict=True)):
             hid = conv.lin_self.out_features
             weight = torch.cat([conv.lin_self.weight, conv.lin_fwd.weight, conv.lin_bwd.weight]).t()
+            bias = torch.cat([conv.lin_self.bias, conv.lin_self.bias.new_zeros(2 * hid)])
             proj = _scratch("proj", (states.shape[0], 3 * hid), states)
-            proj = torch.mm(states, weight, out=proj).view(-1, hid)  # the bias is added after the gather
+            proj = torch.addmm(bias, states, weight, out=proj).view(-1, hid)
             new = _scratch(f"states{layer % 2}", (lp.residual.numel(), hid), states)
-            for rows, index, offsets, w, residual in lp.blocks:
-                out = nn.functional.embedding_bag(index, proj, offsets, mode="sum", per_sample_weights=w.to(proj.dtype))
-                out = torch.relu_(norm(out.add_(conv.lin_self.bias)))
-                torch.add(out, states.index_select(0, residual), out=new[rows])
+            if fused:
+                arrays = (lp.index, lp.offsets, lp.weight, lp.residual, states, norm.weight, norm.bias)
+                kernels.gcn_layer(proj.numpy(), *(a.detach().numpy() for a in arrays), norm.eps, new.numpy())
+            else:
+                for rows, index, offsets, w, residual in lp.blocks:
+                    out = nn.functional.embedding_bag(
+                        index, proj, offsets, mode="sum", per_sample_weights=w.to(proj.dtype)
+                    )
+                    torch.add(torch.relu_(norm(out)), states.index_select(0, residual), out=new[rows])
             states = new
-        groups = torch.arange(0, plan.readout.numel(), plan.num_nodes, device=plan.readout.device)
+        n = plan.num_nodes
+        if fused:
+            hid = states.shape[1]
+            z = _scratch(
+                "readout", (plan.readout.numel() // n, 2 * hid + (0 if glob is None else glob.shape[1])), states
+            )
+            kernels.readout(states.numpy(), plan.readout.numpy(), n, z.numpy())
+            if glob is not None:
+                z[:, 2 * hid :] = glob
+            return self._head_compact(z)
+        groups = torch.arange(0, plan.readout.numel(), n, device=plan.readout.device)
         mean = nn.functional.embedding_bag(plan.readout, states, groups, mode="mean")
-        output = states.index_select(0, plan.readout[plan.num_nodes - 1 :: plan.num_nodes])
+        output = states.index_select(0, plan.readout[n - 1 :: n])
         return self._head(output, mean, glob)
+
+    def _head_compact(self, z: Tensor) -> Tensor:
+        """:attr:`head` (eval mode) on the concatenated readout ``z`` through reused buffers (no fresh pages)."""
+        first, last = self.head[0], self.head[-1]
+        hidden = _scratch("head", (z.shape[0], first.out_features), z)
+        torch.addmm(first.bias, z, first.weight.t(), out=hidden).relu_()
+        return torch.addmv(last.bias, hidden, last.weight[0])
 
     def forward(self, node_type: Tensor, edge_index: Tensor, batch: Tensor, glob: Tensor | None = None) -> Tensor:
         """Sparse path over a PyG ``Batch`` (nodes of each graph contiguous, output node last)."""

@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 
 from predictor.errors import NasgcnError
 from predictor.gcn import GCNPredictor
+from predictor.kernels import HAVE_NUMBA
 from predictor.nn import CellGCN, DirGCNConv, compact_plan, normalized_adjacency
 from predictor.noisy import fit_noisy_accurate, mix_sources, select_for_retraining
 from predictor.spaces import OPS_VIEW_ADJACENCY, get_space
@@ -63,10 +64,17 @@ def test_dense_and_sparse_network_agree(fitted):
     )
 
 
+FUSED = [False, pytest.param(True, marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed"))]
+
+
+@pytest.mark.parametrize("fused", FUSED)
 @pytest.mark.parametrize("mask_none", [True, False])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_compact_and_dense_network_agree(mask_none, weighted):
-    """forward_compact (each node state once per local pattern) equals forward_dense, duplicates included."""
+def test_compact_and_dense_network_agree(mask_none, weighted, fused):
+    """forward_compact (each node state once per local pattern) equals forward_dense, duplicates included.
+
+    Both ways: torch ops over blocks, and the fused numba kernels (:mod:`predictor.kernels`).
+    """
     torch.manual_seed(0)
     net = CellGCN(8, hidden=32, num_layers=3, num_global=3, mask_none=mask_none).eval()
     adj = normalized_adjacency(torch.as_tensor(OPS_VIEW_ADJACENCY))
@@ -78,13 +86,14 @@ def test_compact_and_dense_network_agree(mask_none, weighted):
         plan = compact_plan(types, adj, 3, net._mask(types, torch.float32))
         with torch.no_grad():
             ref = net.forward_dense(types, adj, glob)
-            out = net.forward_compact(plan, glob)
+            out = net.forward_compact(plan, glob, fused=fused)
         torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
     first_layer_states = plan.layers[0].residual.numel()
     assert first_layer_states < 8 * len(ids)  # layer 1 is computed on fewer node states than the dense path
 
 
-def test_compact_outputs_do_not_alias_reused_buffers():
+@pytest.mark.parametrize("fused", FUSED)
+def test_compact_outputs_do_not_alias_reused_buffers(fused):
     """forward_compact reuses scratch buffers between calls: results of earlier calls must stay intact."""
     torch.manual_seed(1)
     nets = [CellGCN(8, hidden=16, num_layers=3).eval() for _ in range(2)]
@@ -93,9 +102,9 @@ def test_compact_outputs_do_not_alias_reused_buffers():
     for ids in (SPACE.sample(500, 1), SPACE.sample(40, 2)):
         types = torch.as_tensor(SPACE.node_types(ids))
         plans.append((types, compact_plan(types, adj, 3, nets[0]._mask(types, torch.float32))))
-    first = [net.forward_compact(plan) for net in nets for _, plan in plans]
+    first = [net.forward_compact(plan, fused=fused) for net in nets for _, plan in plans]
     kept = [t.clone() for t in first]
-    again = [net.forward_compact(plan) for net in nets for _, plan in plans]
+    again = [net.forward_compact(plan, fused=fused) for net in nets for _, plan in plans]
     for a, b, k in zip(first, again, kept, strict=True):
         torch.testing.assert_close(a, k, rtol=0, atol=0)
         torch.testing.assert_close(b, k, rtol=0, atol=0)
@@ -103,6 +112,27 @@ def test_compact_outputs_do_not_alias_reused_buffers():
         ref = [net.forward_dense(types, adj) for net in nets for types, _ in plans]
     for out, r in zip(first, ref, strict=True):
         torch.testing.assert_close(out, r, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
+def test_fused_kernels_are_the_cpu_default_and_can_be_switched_off(monkeypatch):
+    """By default the CPU compact path runs the fused kernels; NASGCN_NO_NUMBA=1 falls back to torch ops."""
+    import predictor.kernels as kernels
+
+    torch.manual_seed(2)
+    net = CellGCN(8, hidden=16, num_layers=2).eval()
+    adj = normalized_adjacency(torch.as_tensor(OPS_VIEW_ADJACENCY))
+    types = torch.as_tensor(SPACE.node_types(SPACE.sample(64, 4)))
+    plan = compact_plan(types, adj, 2, net._mask(types, torch.float32))
+    calls = []
+    real = kernels.gcn_layer
+    monkeypatch.setattr(kernels, "gcn_layer", lambda *a: calls.append(1) or real(*a))
+    fused = net.forward_compact(plan)
+    assert len(calls) == 2  # one kernel call per layer
+    monkeypatch.setenv("NASGCN_NO_NUMBA", "1")
+    unfused = net.forward_compact(plan)
+    assert len(calls) == 2
+    torch.testing.assert_close(fused, unfused, rtol=1e-5, atol=1e-6)
 
 
 def _per_member_reference(est: GCNPredictor, ids: np.ndarray) -> np.ndarray:
