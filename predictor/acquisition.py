@@ -50,9 +50,12 @@ unmeasured cell rated a little above the best measured one was worse more often 
 against 36 runs of 629 on the H200 host). Before the calibration map's features were clipped to
 the range of the accurate labels (:mod:`predictor.gcn`), one such run ranked the identity cell
 first (pick 84.05 after measuring 94.37).
-Under a latency budget (``benchmarks/constrained_nb201.py``, ``b_seq``, rounds of 10) the mean regret
-over 6 devices x 3 budgets was 0.28 points (3 seeds; 0.13 on seed 0) against 1.04 for the same 20
-accurate labels chosen at once without the budget (seed 0); measured before the shift existed.
+Under a latency budget (``benchmarks/constrained_nb201.py``, ``b_seq``: greedy rounds of 10 on the
+feasible cells) the mean regret over 6 devices x 3 budgets (10th, 25th, 50th latency percentile),
+3 seeds, was 0.23 points (0.16 over edgegpu / raspi4 / edgetpu, 0.30 over pixel3 / eyeriss / fpga)
+against 1.15 for the same 20 accurate labels chosen at random at once (``b_once``); current code,
+2-core VM. The figures for the rule above (N = 100, seeds 0-9) reproduce exactly with the fused
+prediction kernels of :mod:`predictor.kernels`.
 """
 
 from __future__ import annotations

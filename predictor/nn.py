@@ -263,6 +263,8 @@ class CellGCN(nn.Module):
         states = self.embed.weight.detach()  # layer 0: row t is node type t, for every node
         if fused is None:
             fused = kernels.fused_available() and states.device.type == "cpu" and states.dtype == torch.float32
+        elif fused and (states.device.type != "cpu" or not kernels.fused_available()):
+            raise ValueError("fused=True needs CPU tensors and numba (without NASGCN_NO_NUMBA); use fused=None")
         for layer, (conv, norm, lp) in enumerate(zip(self.convs, self.norms, plan.layers, strict=True)):
             hid = conv.lin_self.out_features
             weight = torch.cat([conv.lin_self.weight, conv.lin_fwd.weight, conv.lin_bwd.weight]).t()

@@ -133,6 +133,8 @@ def test_fused_kernels_are_the_cpu_default_and_can_be_switched_off(monkeypatch):
     unfused = net.forward_compact(plan)
     assert len(calls) == 2
     torch.testing.assert_close(fused, unfused, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="fused=True needs"):
+        net.forward_compact(plan, fused=True)  # asked for explicitly while switched off: say so
 
 
 def _per_member_reference(est: GCNPredictor, ids: np.ndarray) -> np.ndarray:
