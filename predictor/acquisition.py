@@ -28,9 +28,9 @@ either finds the 94.3-94.4 cells around ``skip_connect`` on edge 3<-0 or stops a
 hurts on other edges, rates skip on that edge low too, so only a rule that does not follow the
 model alone measures it. Per-seed means therefore spread by 0.1-0.3.
 
-* Greedy (the default: ``mutate=0``, ``beta=0``, ``explore_share=0``), seeds 0 / 1: N = 100: 94.04 /
-  94.17; N = 300: 94.30 / 94.07; N = 1,000: 94.18 / 94.22 (``hybrid``, all at once: 93.74; the
-  supernet's own pick: 92.81).
+* Greedy (the default: ``mutate=0``, ``beta=0``, ``explore_share=0``), seeds 0 / 1, current code:
+  N = 100: 94.14 / 94.10; N = 300: 94.30 / 94.01; N = 1,000: 94.01 / 94.26 (``hybrid``, all at once,
+  N = 100: 93.75 / 93.69; the supernet's own pick: 92.81).
 * Not better: UCB ``beta=1``; rounds of 2; ``local=2``; a random first-round share; random one-edit
   mutations; mutations restricted to the model's better half of the neighbourhood (93.88 / 93.99
   against 94.14 / 93.96 on seeds 1 / 2, removed).
