@@ -35,11 +35,11 @@ Why it looks the way it does:
   accuracies, source 1, with a few stand-alone results, source 0). Each source is standardized on
   its own. The network output ``f`` is in the units of the *anchor* source (the one with most
   labels); every other source ``s`` sees ``exp(a_s) f + b_s + c_s . g`` (learned per member; ``g``
-  the graph-level features, since a supernet's bias against large networks is systematic). The
-  features enter that map clipped to the range of the source's own labels: slopes fitted on a few
-  accurate labels from the top of the space (where fewer parameters can happen to score better)
-  must not be extrapolated to the smallest cells, which once made the identity cell a sequential
-  search's predicted best (Kendall tau -0.22 over the space).
+  the graph-level features, since a supernet's bias against large networks is systematic). In
+  source 0's map (the one predictions go through) the features are clipped to the range of source
+  0's training labels: slopes fitted on a few accurate labels from the top of the space (where
+  fewer parameters can happen to score better) must not be extrapolated to the smallest cells,
+  which once made the identity cell a sequential search's predicted best (Kendall tau -0.22).
   Predictions are always in the units of source 0 (through its map when it is not the anchor), so
   a handful of accurate labels re-weigh the parameter count and fix the scale without having to
   cover the whole range. See :mod:`predictor.noisy`.

@@ -26,8 +26,9 @@ Layer (messages both ways on the DAG, as PyG's ``DirGNNConv``; mean aggregation)
 
 from __future__ import annotations
 
+import functools
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -66,18 +67,22 @@ class LayerPlan:
     offsets: Tensor
     weight: Tensor
     residual: Tensor
-    blocks: list[tuple[slice, Tensor, Tensor, Tensor, Tensor]] = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        """Split the new states into blocks of :data:`BLOCK_ROWS`: (rows, index, offsets from 0, weights, residual)."""
+    @functools.cached_property
+    def blocks(self) -> list[tuple[slice, Tensor, Tensor, Tensor, Tensor]]:
+        """The new states in blocks of :data:`BLOCK_ROWS`: (rows, index, offsets from 0, weights, residual).
+
+        Only the torch-ops path uses them (the fused kernel walks all rows), so they are built on first use.
+        """
         off = self.offsets.detach().cpu().numpy()
         n, total = off.shape[0], self.index.numel()
-        self.blocks = []
+        blocks = []
         for a in range(0, n, BLOCK_ROWS):
             b = min(a + BLOCK_ROWS, n)
             s, e = int(off[a]), (int(off[b]) if b < n else total)
             part = (self.index[s:e], self.offsets[a:b] - s, self.weight[s:e], self.residual[a:b])
-            self.blocks.append((slice(a, b), *part))
+            blocks.append((slice(a, b), *part))
+        return blocks
 
 
 BLOCK_ROWS = 1024  # new states computed per block: temporaries of 1024 x 32 floats stay below glibc's mmap threshold
@@ -282,24 +287,18 @@ class CellGCN(nn.Module):
                     )
                     torch.add(torch.relu_(norm(out)), states.index_select(0, residual), out=new[rows])
             states = new
-        n = plan.num_nodes
+        # Head input [output node | mean over nodes | glob], built in a reused buffer.
+        n, hid = plan.num_nodes, states.shape[1]
+        z = _scratch("readout", (plan.readout.numel() // n, 2 * hid + (0 if glob is None else glob.shape[1])), states)
         if fused:
-            hid = states.shape[1]
-            z = _scratch(
-                "readout", (plan.readout.numel() // n, 2 * hid + (0 if glob is None else glob.shape[1])), states
-            )
             kernels.readout(states.numpy(), plan.readout.numpy(), n, z.numpy())
-            if glob is not None:
-                z[:, 2 * hid :] = glob
-            return self._head_compact(z)
-        groups = torch.arange(0, plan.readout.numel(), n, device=plan.readout.device)
-        mean = nn.functional.embedding_bag(plan.readout, states, groups, mode="mean")
-        output = states.index_select(0, plan.readout[n - 1 :: n])
-        return self._head(output, mean, glob)
-
-    def _head_compact(self, z: Tensor) -> Tensor:
-        """:attr:`head` (eval mode) on the concatenated readout ``z`` through reused buffers (no fresh pages)."""
-        first, last = self.head[0], self.head[-1]
+        else:
+            torch.index_select(states, 0, plan.readout[n - 1 :: n], out=z[:, :hid])
+            groups = torch.arange(0, plan.readout.numel(), n, device=plan.readout.device)
+            z[:, hid : 2 * hid] = nn.functional.embedding_bag(plan.readout, states, groups, mode="mean")
+        if glob is not None:
+            z[:, 2 * hid :] = glob
+        first, last = self.head[0], self.head[-1]  # Linear, ReLU, Dropout (eval: identity), Linear
         hidden = _scratch("head", (z.shape[0], first.out_features), z)
         torch.addmm(first.bias, z, first.weight.t(), out=hidden).relu_()
         return torch.addmv(last.bias, hidden, last.weight[0])
