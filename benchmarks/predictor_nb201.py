@@ -26,8 +26,8 @@ Sections (``--sections``, default all):
 3. ``speed`` — fit time on 1,000 labels with the default estimator, and the time to predict all
    15,625 after fit: :meth:`GCNPredictor.predict_space` (compact plan, each node state computed
    once per distinct local pattern, each layer one fused numba loop: :mod:`predictor.kernels`)
-   beside the same plan through torch ops (30.2 against 61.5 ms on the 2-core VM, one thread),
-   the per-member dense ``forward_dense`` path it replaced (141 ms) and the PyG per-graph ``Batch`` + ``MessagePassing`` path (:meth:`GCNPredictor.predict_sparse`),
+   beside the same plan through torch ops (25.7 against 41.4 ms on the 2-core VM, one thread),
+   the per-member dense ``forward_dense`` path it replaced (114 ms) and the PyG per-graph ``Batch`` + ``MessagePassing`` path (:meth:`GCNPredictor.predict_sparse`),
    median (and best) of ``--repeats``, same run, same threads. ``--device cuda`` runs it on a GPU,
    where ``predict_space`` takes the dense path: on one H200 (torch 2.11) it predicted all 15,625
    in 6.6 ms against 22.5 ms for the compact plan (launch-bound gathers) and 1.1 s for PyG; the

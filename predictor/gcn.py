@@ -614,7 +614,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         ``path="compact"`` runs :meth:`CellGCN.forward_compact` on a cached :func:`compact_plan`;
         ``"dense"`` runs :meth:`CellGCN.forward_dense` member by member (the reference it must agree
         with). ``None`` (what :meth:`predict` uses) picks per device: compact on the CPU, where it
-        saves work (whole space 30 ms with the fused kernels, vs 140 ms dense), dense on CUDA, where the GPU does not
+        saves work (whole space 26 ms with the fused kernels, vs 114 ms dense), dense on CUDA, where the GPU does not
         mind the redundant rows but the compact plan's many small gathers cost launches (H200:
         6.6 ms vs 22.5 ms).
         """

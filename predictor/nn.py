@@ -13,7 +13,7 @@ architecture; only the node types differ. So the same layer runs three ways with
   local pattern (layer 1 of all 6,466 NB201 classes is 569 node states instead of 51,728). This
   is what predicts the whole space. On the CPU each layer's gather, LayerNorm, ReLU and residual
   run as one compiled loop (:mod:`predictor.kernels`): one CPU thread predicts all 15,625 with three
-  members in 30 ms, against 62 ms with torch ops and 141 ms on the dense path
+  members in 26 ms, against 41 ms with torch ops and 114 ms on the dense path, same run
   (`benchmarks/predictor_nb201.py --sections speed`, 2-core VM).
 
 Layer (messages both ways on the DAG, as PyG's ``DirGNNConv``; mean aggregation)::
