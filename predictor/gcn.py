@@ -110,15 +110,33 @@ def _space_unique_ids(name: str) -> np.ndarray:
     return ids
 
 
-def _iso_groups(name: str, ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct isomorphism classes of ``ids`` and each row's position among them (``np.unique`` style).
+def _iso_run_ids(name: str, ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """One representative row per distinct isomorphism class of ``ids`` and each row's position among them.
 
-    ``ids=None`` means the whole space in index order (every class, precomputed).
+    ``ids=None`` means the whole space in index order (every class, precomputed). Spaces too large to
+    enumerate group by their canonical op ids instead of class numbers (same classes, no table).
     """
     if ids is None:
-        return np.arange(len(_space_unique_ids(name))), _all_iso_classes(name)
-    uniq, inv = np.unique(_space(name).iso_class(ids), return_inverse=True)
-    return uniq, inv.reshape(-1)
+        return _space_unique_ids(name), _all_iso_classes(name)
+    sp = _space(name)
+    if sp.enumerable:
+        uniq, inv = np.unique(sp.iso_class(ids), return_inverse=True)
+        return _space_unique_ids(name)[uniq], inv.reshape(-1)
+    run, inv = np.unique(sp.canonical_ids(ids), axis=0, return_inverse=True)
+    return run, inv.reshape(-1)
+
+
+#: Spaces too large to enumerate standardize their global features on this many random architectures.
+FEATURE_SAMPLE = 20_000
+
+
+@functools.lru_cache(maxsize=8)
+def _feature_reference_ids(name: str) -> np.ndarray:
+    """Architectures the global features are standardized over: the whole space, or a fixed sample of it."""
+    sp = _space(name)
+    ids = sp.all_ids() if sp.enumerable else sp.sample(FEATURE_SAMPLE, rng=np.random.default_rng(0))
+    ids.setflags(write=False)
+    return ids
 
 
 @functools.lru_cache(maxsize=8)
@@ -150,14 +168,13 @@ def data_hash(ids: np.ndarray, y: np.ndarray, *extra: np.ndarray | None) -> str:
     return h.hexdigest()
 
 
-def _global_features(ids: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """Raw graph-level features (n, len(names)), before standardization."""
-    from .costs import MacroConfig, nb201_costs
-
+def _global_features(ids: np.ndarray, names: Sequence[str], space: str = "nb201") -> np.ndarray:
+    """Raw graph-level features (n, len(names)), before standardization (exact costs from the space)."""
     if not names:
         return np.zeros((ids.shape[0], 0), dtype=np.float64)
-    costs = nb201_costs(ids, MacroConfig())
-    dead = _space("nb201").is_dead(ids).astype(np.float64)
+    sp = _space(space)
+    costs = sp.costs(ids)
+    dead = sp.is_dead(ids).astype(np.float64)
     table = {
         "log_params": np.log(costs["params_m"]),
         "log_flops": np.log(costs["flops_m"]),
@@ -260,19 +277,18 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
                 raise NasgcnError(f"{name} must be a positive integer, got {value!r}")
         if not 0 < self.validation_fraction < 1:
             raise NasgcnError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
-        if self.space != "nb201":
-            raise NasgcnError(f"GCNPredictor supports the 'nb201' space only, got {self.space!r}")
+        _space(self.space)  # unknown spaces fail here with the list of known ones
 
     def _new_member(self) -> CellGCN:
-        from .spaces.nb201 import NODE_TYPES
-
+        sp = _space(self.space)
+        zero = tuple(sp.zero_node_types)
         return CellGCN(
-            num_node_types=len(NODE_TYPES),
+            num_node_types=sp.num_node_types,
             hidden=self.hidden,
             num_layers=self.num_layers,
             num_global=len(self.global_features),
-            none_type=1,
-            mask_none=self.mask_none,
+            none_type=zero[0] if zero else None,
+            mask_none=self.mask_none and bool(zero),
             dropout=self.dropout,
         )
 
@@ -287,13 +303,11 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         types = torch.as_tensor(_space(self.space).node_types(ids), device=dev)
         if not self.global_features:
             return types, None
-        g = (_global_features(ids, self.global_features) - self.feat_mean_) / self.feat_std_
+        g = (_global_features(ids, self.global_features, self.space) - self.feat_mean_) / self.feat_std_
         return types, torch.as_tensor(g, dtype=torch.float32, device=dev)
 
     def _adjacency(self, dev: torch.device) -> torch.Tensor:
-        from .spaces.nb201 import OPS_VIEW_ADJACENCY
-
-        return normalized_adjacency(torch.as_tensor(OPS_VIEW_ADJACENCY)).to(dev)
+        return normalized_adjacency(torch.as_tensor(_space(self.space).adjacency)).to(dev)
 
     # ----- fitting ---------------------------------------------------------------------
     def fit(
@@ -336,7 +350,11 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         # Aggregate isomorphic duplicates (per source): weighted mean label, summed weight.
         if self.iso:
             sp = _space(self.space)
-            cls = sp.iso_class(ids)
+            if sp.enumerable:
+                cls, class_ids = sp.iso_class(ids), sp.unique_ids()
+            else:  # no class table: number the distinct canonical forms of this sample
+                class_ids, cls = np.unique(sp.canonical_ids(ids), axis=0, return_inverse=True)
+                cls = cls.reshape(-1)
             key = cls * self.n_sources_ + src
             uniq, inv = np.unique(key, return_inverse=True)
             wsum = np.bincount(inv, weights=w)
@@ -345,7 +363,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
             y_a = np.where(keep, ysum / np.where(keep, wsum, 1), 0)[keep]
             w_a = wsum[keep]
             src_a = (uniq % self.n_sources_)[keep]
-            ids_a = sp.unique_ids()[(uniq // self.n_sources_)[keep]]
+            ids_a = class_ids[(uniq // self.n_sources_)[keep]]
         else:
             keep = w > 0
             ids_a, y_a, w_a, src_a = ids[keep], y[keep], w[keep], src[keep]
@@ -366,7 +384,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
 
         # Feature standardization over the whole space (fixed, independent of the sample).
         if self.global_features:
-            allf = _global_features(_space(self.space).all_ids(), self.global_features)
+            allf = _global_features(_feature_reference_ids(self.space), self.global_features, self.space)
             self.feat_mean_ = allf.mean(0)
             std = allf.std(0)
             self.feat_std_ = np.where(std > 0, std, 1.0)
@@ -631,9 +649,10 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         dev = next(self.members_.parameters()).device
         if path is None:
             path = "dense" if dev.type == "cuda" else "compact"
+        if ids is None:
+            _space(self.space).require_enumerable("predicting the whole space")
         if self.iso:
-            uniq, inv = _iso_groups(self.space, ids)
-            run_ids = _space_unique_ids(self.space)[uniq]
+            run_ids, inv = _iso_run_ids(self.space, ids)
         else:
             run_ids, inv = (_space_all_ids(self.space) if ids is None else ids), None
         with torch.inference_mode(), _threads(self.n_threads):
@@ -726,14 +745,13 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "members_")
         ids = to_ids(archs, self.space)
         if self.iso:  # same rule as predict: every cell is evaluated as its class representative
-            sp = _space(self.space)
-            ids = sp.unique_ids()[sp.iso_class(ids)]
+            ids = _space(self.space).canonical_ids(ids)
         dev = next(self.members_.parameters()).device
         outs = []
         with torch.inference_mode():
             for start in range(0, ids.shape[0], batch_size):
                 chunk = ids[start : start + batch_size]
-                batch = Batch.from_data_list([to_pyg(row) for row in chunk]).to(dev)
+                batch = Batch.from_data_list([to_pyg(row, space=self.space) for row in chunk]).to(dev)
                 _, glob = self._inputs(chunk, dev)
                 outs.append(
                     torch.stack(

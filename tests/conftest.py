@@ -29,3 +29,25 @@ def ground_truth(reference_data: Path):
     import pandas as pd
 
     return pd.read_csv(reference_data / "nb201_cifar10_ground_truth.csv")
+
+
+@pytest.fixture(scope="session")
+def nbmacro_data():
+    """NAS-Bench-Macro's 6,561 rows (``arch`` read as a string: codes have leading zeros)."""
+    import pandas as pd
+
+    path = reference_dir() / "nasbench_macro_cifar10.csv"
+    if not path.exists():
+        pytest.skip(f"NAS-Bench-Macro reference data not found at {path} (set NASGCN_REFERENCE_DATA)")
+    return pd.read_csv(path, dtype={"arch": str})
+
+
+@pytest.fixture(scope="session")
+def fbnet_latency():
+    """HELP's FBNet-space latencies (5,000 rows; ``arch_ids`` read as a string)."""
+    import pandas as pd
+
+    path = reference_dir() / "fbnet_latency_help.csv"
+    if not path.exists():
+        pytest.skip(f"FBNet latency reference data not found at {path} (set NASGCN_REFERENCE_DATA)")
+    return pd.read_csv(path, dtype={"arch_ids": str})

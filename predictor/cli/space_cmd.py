@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+SPACE_HELP = "search space: nb201 (default), nbmacro, fbnet, or a chain-space spec file NAME.toml"
+
+
+def add_space_option(parser: argparse.ArgumentParser, default: str | None = "nb201") -> None:
+    """The one ``--space`` option every command that handles architectures shares."""
+    parser.add_argument("--space", default=default, metavar="SPACE", help=SPACE_HELP)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("space", help="inspect a search space", description="Inspect a search space.")
     ssub = p.add_subparsers(dest="space_command", metavar="SUBCOMMAND", required=True)
 
-    info = ssub.add_parser("info", help="size, unique cells, ops and edges of a space")
-    info.add_argument("--space", default="nb201", help="search space name (default: nb201)")
+    info = ssub.add_parser(
+        "info",
+        help="size, unique architectures, ops and slots of a space",
+        description="Size, isomorphism classes, ops and slots of a search space (sizes are exact integers).",
+    )
+    add_space_option(info)
     info.add_argument("--json", action="store_true", help="print JSON instead of text")
     info.set_defaults(func=_info)
 
@@ -19,16 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write every architecture with its isomorphism class and exact costs to CSV",
         description=(
             "Write one row per architecture: arch_str, index, iso_class, dead, params_m, "
-            "flops_m (MACs, millions). Costs are for the macro network given by the options."
+            "flops_m (MACs, millions). Costs are for the macro network given by the options. "
+            "Only for spaces small enough to enumerate."
         ),
     )
-    lst.add_argument("--space", default="nb201")
+    add_space_option(lst)
     lst.add_argument("--out", required=True, help="output CSV path (written atomically)")
     lst.add_argument("--unique", action="store_true", help="one row per isomorphism class")
-    lst.add_argument("--channels", type=int, default=16, help="channels C of the first stage (16)")
-    lst.add_argument("--cells", type=int, default=5, help="cells N per stage (5)")
-    lst.add_argument("--classes", type=int, default=10, help="output classes (10)")
-    lst.add_argument("--input-size", type=int, default=32, help="input height = width (32)")
+    lst.add_argument("--channels", type=int, default=None, help="nb201: channels C of the first stage (16)")
+    lst.add_argument("--cells", type=int, default=None, help="nb201: cells N per stage (5)")
+    lst.add_argument("--classes", type=int, default=None, help="output classes (the space's default)")
+    lst.add_argument("--input-size", type=int, default=None, help="input height = width (32)")
     lst.set_defaults(func=_list)
 
 
@@ -37,30 +49,46 @@ def _info(args: argparse.Namespace) -> int:
     from ..spaces import get_space
 
     space = get_space(args.space)
-    info = {
-        "space": space.name,
-        "size": space.size,
-        "unique": space.num_unique,
-        "dead": int(space.is_dead(space.all_ids()).sum()),
-        "ops": list(space.ops),
-        "edges": [list(e) for e in getattr(space, "edges", [])],
-    }
+    info = space.describe()
     if args.json:
         print(dumps(info, indent=2))
-    else:
-        print(f"space   {info['space']}")
-        print(f"size    {info['size']:,} architectures ({info['unique']:,} up to isomorphism, {info['dead']} dead)")
-        print(f"ops     {', '.join(info['ops'])}")
+        return 0
+    unique = "not enumerable" if info["unique"] is None else f"{info['unique']:,} up to isomorphism"
+    dead = f", {info['dead']} dead" if "dead" in info else ""
+    print(f"space   {info['space']}")
+    print(f"size    {info['size']:,} architectures ({unique}{dead})")
+    print(f"ops     {', '.join(info['ops'])}")
+    if "edges" in info:
         print(f"edges   {', '.join(f'{a}->{b}' for a, b in info['edges'])}")
+    else:
+        print(f"slots   {space.num_slots} ({space.macro_description})")
     return 0
 
 
+def _macro_from_args(args: argparse.Namespace, defaults: dict) -> dict:
+    from ..errors import NasgcnError
+
+    given = {"channels": args.channels, "cells": args.cells, "num_classes": args.classes, "input_size": args.input_size}
+    macro = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key not in defaults:
+            flag = "--" + {"num_classes": "classes"}.get(key, key).replace("_", "-")
+            raise NasgcnError(f"{flag} does not apply to space {args.space!r} (its options: {', '.join(defaults)})")
+        macro[key] = value
+    return macro
+
+
 def _list(args: argparse.Namespace) -> int:
-    from ..costs import MacroConfig
+    from ..spaces import get_space
     from ..table import space_frame, write_csv
 
-    cfg = MacroConfig(channels=args.channels, cells=args.cells, num_classes=args.classes, input_size=args.input_size)
-    frame = space_frame(args.space, cfg, unique=args.unique)
-    write_csv(args.out, frame, meta={"space": args.space, "macro": cfg.__dict__, "flops": "MACs (millions)"})
+    space = get_space(args.space)
+    space.require_enumerable("nasgcn space list")
+    defaults = space.macro_defaults()
+    macro = _macro_from_args(args, defaults)
+    frame = space_frame(space.name, macro, unique=args.unique)
+    write_csv(args.out, frame, meta={"space": space.name, "macro": {**defaults, **macro}, "flops": "MACs (millions)"})
     print(f"wrote {len(frame['arch_str']):,} rows to {args.out}")
     return 0

@@ -18,8 +18,9 @@ Conventions (shared by every module of the package):
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -116,6 +117,8 @@ class NB201Space(SearchSpace):
     num_slots = len(EDGES)
     edges = EDGES
     num_nodes = NUM_NODES
+    slot_names = tuple(f"edge {d}<-{s}" for s, d in EDGES)
+    macro_description = "NAS-Bench-201 TinyNetwork: stem, 3 stages of N cells at C/2C/4C, 2 residual reductions"
 
     # ----- strings ---------------------------------------------------------------
     def parse(self, arch_str: str) -> tuple[int, ...]:
@@ -187,10 +190,6 @@ class NB201Space(SearchSpace):
                 h[:, dst] += term
         return h
 
-    def iso_hash(self, op_ids: np.ndarray) -> np.ndarray:
-        """Isomorphism key per row: its class id (exact, no collisions)."""
-        return self.iso_class(op_ids).astype(np.uint64)
-
     def is_dead(self, op_ids: np.ndarray) -> np.ndarray:
         """True where the cell output is identically zero (every path hits ``none``)."""
         return self.node_hashes(op_ids)[:, NUM_NODES - 1] == 0
@@ -209,29 +208,21 @@ class NB201Space(SearchSpace):
         rep_of_class.setflags(write=False)
         return class_of, rep_of_class
 
-    def iso_class(self, op_ids: np.ndarray) -> np.ndarray:
-        """Isomorphism class id (0..6465), numbered in order of each class's first index."""
-        return self._iso_tables[0][self.index_of(op_ids)]
+    def _class_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._iso_tables
 
-    def iso_representative(self, op_ids: np.ndarray) -> np.ndarray:
-        """Index of each row's canonical representative: the smallest index in its class."""
-        class_of, rep = self._iso_tables
-        return rep[class_of[self.index_of(op_ids)]]
-
-    @property
-    def num_unique(self) -> int:
-        return int(self._iso_tables[1].size)
-
-    def canonical(self, arch: str) -> str:
-        """Canonical string of ``arch``: its class's smallest-index member."""
-        rep = self.iso_representative(np.asarray([self.parse(arch)]))[0]
-        return self.format(self.all_ids()[rep])
-
-    def unique_ids(self) -> np.ndarray:
-        """One op-id row per isomorphism class (its representative), in class order."""
-        return self.all_ids()[self._iso_tables[1]]
+    def canonical_ids(self, op_ids: np.ndarray) -> np.ndarray:
+        """Op ids of each row's class representative (its smallest-index member)."""
+        return self.all_ids()[self.iso_representative(op_ids)]
 
     # ----- graphs ----------------------------------------------------------------
+    node_type_names = NODE_TYPES
+    zero_node_types = (1,)  # the ``none`` op sends nothing
+
+    @property
+    def adjacency(self) -> np.ndarray:
+        return OPS_VIEW_ADJACENCY
+
     def node_types(self, op_ids: np.ndarray) -> np.ndarray:
         """Node-type ids ``(n, 8)`` of the ops-on-nodes view (see ``NODE_TYPES``)."""
         ids = self.validate_ids(np.atleast_2d(op_ids))
@@ -241,6 +232,23 @@ class NB201Space(SearchSpace):
         out[:, 1:-1] = ids + 1
         out[:, -1] = len(NODE_TYPES) - 1
         return out
+
+
+    # ----- exact costs -----------------------------------------------------------
+    def macro_defaults(self) -> dict[str, Any]:
+        from ..costs import MacroConfig
+
+        return dict(MacroConfig().__dict__)
+
+    def costs(self, op_ids: np.ndarray, macro: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+        from ..costs import MacroConfig, nb201_costs
+
+        return nb201_costs(op_ids, MacroConfig(**(macro or {})))
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info["edges"] = [list(e) for e in EDGES]
+        return info
 
 
 register_space("nb201")(NB201Space)
