@@ -47,7 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_third_party_warnings() -> None:
+    """Hide library deprecation chatter that users of the CLI cannot act on (e.g. PyG's torch.jit.script use)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch_geometric(\.|$)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_third_party_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
