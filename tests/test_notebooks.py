@@ -1,4 +1,8 @@
-"""The example notebooks run top to bottom (with or without the reference data) and are up to date."""
+"""The example notebooks are up to date, committed executed with their figures, and run top to bottom.
+
+Executed with and without the reference data (each notebook falls back to package-generated
+stand-ins); the committed outputs are what ``notebooks/make_notebooks.py`` produced.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-NOTEBOOKS = ["explore_lookup_table.ipynb", "train_predictor_from_logs.ipynb"]
+NOTEBOOKS = ["explore_lookup_table.ipynb", "train_predictor_from_logs.ipynb", "explore_chain_spaces.ipynb"]
 
 
 def _generator():
@@ -22,12 +26,44 @@ def _generator():
     return mod
 
 
+def _images(nb) -> int:
+    return sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+
+def _streams(nb, name: str) -> str:
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("name") == name)
+
+
+def test_generator_lists_every_notebook():
+    gen = _generator()
+    assert sorted(gen.NOTEBOOKS) == sorted(NOTEBOOKS) == sorted(gen.REFERENCE_FILE)
+    assert sorted(p.name for p in NB_DIR.glob("*.ipynb")) == sorted(NOTEBOOKS)
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_matches_its_generator(name):
-    """The committed .ipynb is what make_notebooks.py writes (edit the script, not the JSON)."""
-    built = _generator().NOTEBOOKS[name]()
+    """The committed .ipynb has the cells make_notebooks.py writes (edit the script, not the JSON)."""
+    built = _generator().build(name)
     on_disk = nbformat.read(NB_DIR / name, as_version=4)
+    assert [c.cell_type for c in on_disk.cells] == [c.cell_type for c in built.cells]
     assert [c.source for c in on_disk.cells] == [c.source for c in built.cells]
+    assert [c.get("id") for c in on_disk.cells] == [c.get("id") for c in built.cells]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_committed_executed_and_small(name):
+    """Every code cell ran in order, no cell failed or warned, figures are inline, the file stays small."""
+    gen = _generator()
+    path = NB_DIR / name
+    assert path.stat().st_size < gen.MAX_BYTES, f"{name} is {path.stat().st_size} bytes: lower dpi or figure sizes"
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), "run make_notebooks.py (not executed)"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert _streams(nb, "stderr") == "", "a warning or error reached the committed outputs"
+    assert _images(nb) >= 1, "no figure is shown"
+    assert all("execution" not in c.metadata for c in code), "timing metadata makes regenerating churn"
+    assert "/tmp" not in _streams(nb, "stdout"), "temporary paths make outputs non-deterministic"
 
 
 @pytest.mark.slow
@@ -37,12 +73,17 @@ def test_notebook_executes(name, with_reference, tmp_path, monkeypatch):
     if with_reference:
         from conftest import reference_dir
 
-        if not (reference_dir() / "nb201_cifar10_ground_truth.csv").exists():
-            pytest.skip("reference data not found (the no-reference variant still runs)")
+        needed = _generator().REFERENCE_FILE[name]
+        if not (reference_dir() / needed).exists():
+            pytest.skip(f"reference file {needed} not found (the no-reference variant still runs)")
         monkeypatch.setenv("NASGCN_REFERENCE_DATA", str(reference_dir()))
     else:
         monkeypatch.setenv("NASGCN_REFERENCE_DATA", str(tmp_path))  # an empty folder: no reference data
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nb = nbformat.read(NB_DIR / name, as_version=4)
+    for cell in nb.cells:  # run from a clean slate, not on top of the committed outputs
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
     client = nbclient.NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NB_DIR)}}
     )
@@ -53,3 +94,4 @@ def test_notebook_executes(name, with_reference, tmp_path, monkeypatch):
     text = "".join(o.get("text", "") for o in nb.cells[1].get("outputs", []))
     line = next(x for x in text.splitlines() if x.startswith("reference data:"))
     assert ("not found" in line) != with_reference
+    assert _images(nb) >= 1, "the executed notebook showed no figure"
