@@ -38,6 +38,12 @@ measured device (see ``benchmarks/latency_nb201.py``).
 
 ``method="gcn"`` uses :class:`predictor.gcn.GCNPredictor` (an ensemble GCN) instead
 of the ridge regression, with the same dead/NaN handling.
+
+**Any space** (``space=``): features are asked of the space. Cell spaces (with ``edges``) get the
+live-edge features above; chain spaces take the canonical member of the isomorphism class as the
+"effective" ops, adjacent-layer pairs as pair terms and per-stage MACs as computation features.
+NB201 results are unchanged. For chain spaces too large to list, ``nasgcn latency predict`` uses
+:mod:`predictor.latency_model` (per-(layer, block) tables that can be saved and searched).
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from .errors import NasgcnError
-from .spaces import EDGES, get_space
+from .spaces import get_space
 
 METHODS = ("additive", "gcn")
 # ridge leave-one-out error (share of the cost) below which ``boost="auto"`` keeps the ridge alone:
@@ -58,57 +64,126 @@ ADDITIVE_TOL = 0.03
 BOOST_WEIGHT = 0.7
 
 
-def live_edges(op_ids: np.ndarray) -> np.ndarray:
-    """``(n, 6)`` bool: the edge carries a non-zero signal that reaches the cell output."""
+def _space(space: Any) -> Any:
+    return get_space(space) if isinstance(space, str) else space
+
+
+def _zero_ops(sp: Any) -> list[int]:
+    """Op ids whose node type sends nothing (NB201's ``none``), asked of the space's graph view."""
+    if not sp.zero_node_types:
+        return []
+    types = sp.node_types(np.tile(np.arange(len(sp.ops))[:, None], (1, sp.num_slots)))
+    return [k for k in range(len(sp.ops)) if int(types[k, 1]) in sp.zero_node_types]
+
+
+def live_edges(op_ids: np.ndarray, space: Any = "nb201") -> np.ndarray:
+    """``(n, num_slots)`` bool: the slot carries a non-zero signal that reaches the output.
+
+    Cell spaces (with ``edges``): an edge is live when its op is not a zero op and it lies on an
+    input-to-output path of non-zero edges. Chain spaces: every layer is live.
+    """
+    sp = _space(space)
     ids = np.asarray(op_ids)
     n = ids.shape[0]
-    fwd = np.zeros((n, 4), dtype=bool)
+    edges = getattr(sp, "edges", None)
+    if edges is None:
+        return np.ones((n, sp.num_slots), dtype=bool)
+    zero = _zero_ops(sp)
+    nonzero = ~np.isin(ids, zero)
+    num_nodes = 1 + max(d for _, d in edges)
+    fwd = np.zeros((n, num_nodes), dtype=bool)
     fwd[:, 0] = True
-    for k, (s, d) in enumerate(EDGES):
-        fwd[:, d] |= (ids[:, k] != 0) & fwd[:, s]
-    bwd = np.zeros((n, 4), dtype=bool)
-    bwd[:, 3] = True
-    for k in range(len(EDGES) - 1, -1, -1):
-        s, d = EDGES[k]
-        bwd[:, s] |= (ids[:, k] != 0) & bwd[:, d]
-    return np.stack([(ids[:, k] != 0) & fwd[:, s] & bwd[:, d] for k, (s, d) in enumerate(EDGES)], axis=1)
+    for k, (s, d) in enumerate(edges):
+        fwd[:, d] |= nonzero[:, k] & fwd[:, s]
+    bwd = np.zeros((n, num_nodes), dtype=bool)
+    bwd[:, num_nodes - 1] = True
+    for k in range(len(edges) - 1, -1, -1):
+        s, d = edges[k]
+        bwd[:, s] |= nonzero[:, k] & bwd[:, d]
+    return np.stack([nonzero[:, k] & fwd[:, s] & bwd[:, d] for k, (s, d) in enumerate(edges)], axis=1)
 
 
-def compute_features(op_ids: np.ndarray) -> np.ndarray:
-    """Features of the computation the network performs: exact MACs and parameters of the macro
-    network, per-op counts (all and live edges), live in-degree of nodes 1-3 (number of adds), the
-    deepest chain of convolutions and the number of live edges."""
-    from .costs import MacroConfig, nb201_costs
-
+def effective_ids(op_ids: np.ndarray, space: Any = "nb201") -> np.ndarray:
+    """The op each slot effectively runs: cell spaces replace dead edges by the zero op; chain
+    spaces use the canonical member of the isomorphism class (no-op skips moved to a stage's end)."""
+    sp = _space(space)
     ids = np.asarray(op_ids, dtype=np.int64)
-    costs = nb201_costs(ids, MacroConfig())
-    live = live_edges(ids)
-    eff = np.where(live, ids, 0)
-    counts = [(ids == k).sum(1) for k in range(5)] + [(eff == k).sum(1) for k in range(5)]
-    indeg = [sum(live[:, k] for k, (_, d) in enumerate(EDGES) if d == node) for node in (1, 2, 3)]
-    conv = (eff == 2) | (eff == 3)
-    depth = np.zeros((ids.shape[0], 4))
-    for k, (s, d) in enumerate(EDGES):
-        depth[:, d] = np.maximum(depth[:, d], np.where(live[:, k], depth[:, s] + conv[:, k], 0))
-    cols = [costs["flops_m"], costs["params_m"], *counts, *indeg, depth[:, 3], live.sum(1)]
+    if getattr(sp, "edges", None) is None:
+        return sp.canonical_ids(ids)
+    zero = _zero_ops(sp)
+    return np.where(live_edges(ids, sp), ids, zero[0] if zero else ids)
+
+
+def compute_features(op_ids: np.ndarray, space: Any = "nb201") -> np.ndarray:
+    """Features of the computation the network performs: exact MACs and parameters of the macro
+    network, per-op counts (all and effective slots), then for cell spaces the live in-degree of
+    every non-input node (number of adds), the deepest chain of convolutions and the number of
+    live edges; for chain spaces the MACs of every stage and the number of non-skip layers."""
+    sp = _space(space)
+    ids = np.asarray(op_ids, dtype=np.int64)
+    costs = sp.costs(ids)
+    eff = effective_ids(ids, sp)
+    n_ops = len(sp.ops)
+    counts = [(ids == k).sum(1) for k in range(n_ops)] + [(eff == k).sum(1) for k in range(n_ops)]
+    edges = getattr(sp, "edges", None)
+    if edges is not None:
+        live = live_edges(ids, sp)
+        num_nodes = 1 + max(d for _, d in edges)
+        indeg = [sum(live[:, k] for k, (_, d) in enumerate(edges) if d == node) for node in range(1, num_nodes)]
+        # convolutions: ops with weights (the parameter count grows with them)
+        conv_ops = _weighted_ops(sp)
+        conv = np.isin(eff, conv_ops)
+        depth = np.zeros((ids.shape[0], num_nodes))
+        for k, (s, d) in enumerate(edges):
+            depth[:, d] = np.maximum(depth[:, d], np.where(live[:, k], depth[:, s] + conv[:, k], 0))
+        extra = [*indeg, depth[:, num_nodes - 1], live.sum(1)]
+    else:
+        _, m_tab, _, _ = sp.cost_tables()
+        per_layer = m_tab[np.arange(sp.num_slots), ids] / 1e6
+        stages = np.asarray(sp.stage_of_slot)
+        extra = [per_layer[:, stages == st].sum(1) for st in np.unique(stages)]
+        if sp.skip_op is not None:
+            extra.append((ids != sp.skip_op).sum(1))
+    cols = [costs["flops_m"], costs["params_m"], *counts, *extra]
     return np.column_stack([np.asarray(c, dtype=np.float64) for c in cols])
 
 
-def cost_features(op_ids: np.ndarray, pairwise: bool = True) -> np.ndarray:
-    """Design matrix: slot one-hot (30) + live-op one-hot (30) [+ slot-pair one-hot (375)]."""
+def _weighted_ops(sp: Any) -> list[int]:
+    """Op ids that carry parameters (convolutions), from the space's exact costs."""
+    rows = np.tile(np.arange(len(sp.ops))[:, None], (1, sp.num_slots))
+    params = np.asarray(sp.costs(rows)["params"])
+    return [k for k in range(len(sp.ops)) if params[k] > params.min()]
+
+
+def _pairs(sp: Any) -> list[tuple[int, int]]:
+    """Slot pairs with interaction terms: every pair in a cell (few slots), adjacent layers in a chain."""
+    k = sp.num_slots
+    if getattr(sp, "edges", None) is not None:
+        return [(i, j) for i in range(k) for j in range(i + 1, k)]
+    return [(i, i + 1) for i in range(k - 1)]
+
+
+def cost_features(op_ids: np.ndarray, pairwise: bool = True, space: Any = "nb201") -> np.ndarray:
+    """Design matrix: slot one-hot + effective-op one-hot [+ slot-pair one-hot].
+
+    NB201: 30 + 30 [+ 15 * 25 = 375] columns.
+    """
+    sp = _space(space)
     ids = np.asarray(op_ids, dtype=np.int64)
     n, k = ids.shape
+    n_ops = len(sp.ops)
     rows = np.arange(n)[:, None]
-    raw = np.zeros((n, 5 * k))
-    raw[rows, np.arange(k) * 5 + ids] = 1.0
-    eff_ids = np.where(live_edges(ids), ids, 0)
-    eff = np.zeros((n, 5 * k))
-    eff[rows, np.arange(k) * 5 + eff_ids] = 1.0
+    raw = np.zeros((n, n_ops * k))
+    raw[rows, np.arange(k) * n_ops + ids] = 1.0
+    eff_ids = effective_ids(ids, sp)
+    eff = np.zeros((n, n_ops * k))
+    eff[rows, np.arange(k) * n_ops + eff_ids] = 1.0
     blocks = [raw, eff]
     if pairwise:
-        pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-        pw = np.zeros((n, 25 * len(pairs)))
-        cols = np.stack([p * 25 + ids[:, i] * 5 + ids[:, j] for p, (i, j) in enumerate(pairs)], axis=1)
+        pairs = _pairs(sp)
+        sq = n_ops * n_ops
+        pw = np.zeros((n, sq * len(pairs)))
+        cols = np.stack([p * sq + ids[:, i] * n_ops + ids[:, j] for p, (i, j) in enumerate(pairs)], axis=1)
         pw[rows, cols] = 1.0
         blocks.append(pw)
     return np.hstack(blocks)
@@ -214,7 +289,7 @@ class CostModel:
             # boosted trees: which graphs a compiler rejects is a non-additive rule (HW-NAS-Bench
             # Edge TPU: 95 % accuracy from 900 samples vs 89 % for a logistic model)
             self.runnable_ = HistGradientBoostingClassifier(early_stopping=False, random_state=0).fit(
-                cost_features(ids, False), runs
+                cost_features(ids, False, self.space), runs
             )
         X_ids, t = ids[train], self._fwd(y[train])
         if self.method == "additive":
@@ -235,7 +310,7 @@ class CostModel:
         options = [True, False] if self.pairwise == "auto" else [bool(self.pairwise)]
         best = None
         for pw in options:
-            X_try = cost_features(ids, pw)
+            X_try = cost_features(ids, pw, self.space)
             cv_try = RidgeCV(alphas=list(self.alphas), store_cv_results=True).fit(X_try, t)
             score = float(cv_try.best_score_)  # negative mean squared LOO error
             if best is None or score > best[0]:
@@ -271,9 +346,8 @@ class CostModel:
             random_state=self.random_state,
         ).fit(self._boost_features(ids), np.log(np.maximum(y, 1e-9)))
 
-    @staticmethod
-    def _boost_features(ids: np.ndarray) -> np.ndarray:
-        return np.hstack([cost_features(ids, False), compute_features(ids)])
+    def _boost_features(self, ids: np.ndarray) -> np.ndarray:
+        return np.hstack([cost_features(ids, False, self.space), compute_features(ids, self.space)])
 
     def _fit_gcn(self, ids: np.ndarray, t: np.ndarray) -> None:
         try:
@@ -288,6 +362,7 @@ class CostModel:
             iso=False,
             random_state=self.random_state,
             device=self.device,
+            space=self.space,
         ).fit(ids, t)
         self.noise_rel_ = 0.0
 
@@ -297,7 +372,7 @@ class CostModel:
             raise NasgcnError("this CostModel is not fitted yet; call fit() first")
         ids = self._ids(archs)
         if self.method == "additive":
-            X = cost_features(ids, self.pairwise_)
+            X = cost_features(ids, self.pairwise_, self.space)
             center = self._inv(self.full_.predict(X))
             boots = np.stack([self._inv(m.predict(X)) for m in self.members_])
             spread = boots.std(axis=0) if len(self.members_) > 1 else np.zeros(len(ids))
@@ -326,5 +401,5 @@ class CostModel:
         ids = self._ids(archs)
         if getattr(self, "runnable_", None) is None:
             return np.ones(ids.shape[0])
-        proba = self.runnable_.predict_proba(cost_features(ids, False))
+        proba = self.runnable_.predict_proba(cost_features(ids, False, self.space))
         return proba[:, list(self.runnable_.classes_).index(True)] if proba.shape[1] > 1 else np.ones(ids.shape[0])

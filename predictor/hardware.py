@@ -157,21 +157,79 @@ def _nb201_string_index() -> dict[str, int]:
     return _STR_INDEX
 
 
-def _arch_indices(space_name: str, archs: Iterable[Any], path: str, lines: list[int | None]) -> np.ndarray:
-    """Space index of every architecture string; bad strings raise with file:line."""
+def _space_hint(space_name: str, arch: Any) -> str:
+    """' (it parses as a SPACE architecture: pass --space SPACE)' when another space reads it."""
+    from .spaces import list_spaces
+
+    for other in list_spaces():
+        if other == space_name:
+            continue
+        try:
+            get_space(other).parse(str(arch))
+        except (ArchitectureError, NasgcnError):
+            continue
+        return f"; it parses as a {other!r} architecture: pass --space {other}"
+    return ""
+
+
+def _bad_arch(space_name: str, arch: Any, err: Exception, path: str, line: int | None, i: int) -> LogFormatError:
+    where = "" if line is not None else f"record {i + 1}: "
+    return LogFormatError(path, line, f"{where}{err}{_space_hint(space_name, arch)}", "fix or remove this row")
+
+
+def _arch_ids(space_name: str, archs: Iterable[Any], path: str, lines: list[int | None]) -> np.ndarray:
+    """Op-id matrix of the architecture strings; bad strings raise with file:line.
+
+    NB201 keeps its fast path (a dict from canonical string to index); other spaces encode in
+    one vectorized pass and re-parse row by row only to locate an error.
+    """
     space = get_space(space_name)
-    table = _nb201_string_index() if space.name == "nb201" else {}
-    out = np.empty(len(lines), dtype=np.int64)
-    for i, (arch, line) in enumerate(zip(archs, lines, strict=False)):
-        idx = table.get(arch) if isinstance(arch, str) else None
-        if idx is None:
-            try:
-                idx = int(space.index_of(np.asarray([space.parse(str(arch) if arch is not None else "")]))[0])
-            except ArchitectureError as err:
-                where = "" if line is not None else f"record {i + 1}: "
-                raise LogFormatError(path, line, f"{where}{err}", "fix or remove this row") from None
-        out[i] = idx
-    return out
+    archs = list(archs)
+    if space.name == "nb201":
+        table = _nb201_string_index()
+        idx = np.empty(len(archs), dtype=np.int64)
+        for i, (arch, line) in enumerate(zip(archs, lines, strict=False)):
+            j = table.get(arch) if isinstance(arch, str) else None
+            if j is None:
+                try:
+                    j = int(space.index_of(np.asarray([space.parse(str(arch) if arch is not None else "")]))[0])
+                except ArchitectureError as err:
+                    raise _bad_arch(space.name, arch, err, path, line, i) from None
+            idx[i] = j
+        return space.all_ids()[idx]
+    clean = [a.strip() if isinstance(a, str) else a for a in archs]
+    try:
+        if all(isinstance(a, str) for a in clean):
+            return space.encode(clean)
+    except ArchitectureError:
+        pass
+    for i, (arch, line) in enumerate(zip(clean, lines, strict=False)):
+        try:
+            space.parse(str(arch) if arch is not None else "")
+        except ArchitectureError as err:
+            raise _bad_arch(space.name, arch, err, path, line, i) from None
+    return space.encode([str(a) for a in clean])
+
+
+def _row_keys(space: Any, ids: np.ndarray) -> np.ndarray:
+    """One integer key per op-id row, equal exactly for equal rows.
+
+    The space index where the space can be enumerated; else a 64-bit FNV hash of the ids
+    (lookups verify the ids, so a collision cannot return a wrong row).
+    """
+    if space.enumerable:
+        return space.index_of(ids).astype(np.int64)
+    ids = np.asarray(ids, dtype=np.uint64)
+    h = np.full(ids.shape[0], 0xCBF29CE484222325, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(ids.shape[1]):
+            h = (h ^ (ids[:, k] + np.uint64(1))) * np.uint64(0x100000001B3)
+    return h.view(np.int64)
+
+
+def _lexsort_rows(ids: np.ndarray) -> np.ndarray:
+    """Order of the rows by op ids, first slot most significant (= index order)."""
+    return np.lexsort(ids.T[::-1]) if ids.shape[0] else np.zeros(0, dtype=np.int64)
 
 
 def _to_float(value: Any, path: str, line: int | None, column: str) -> float:
@@ -335,7 +393,7 @@ class HardwareTable(ColumnTable):
         cols["arch_str"] = cols["arch_str"].astype(object)
         for name in self._metric_names(cols):
             cols[name] = cols[name].astype(np.float64)
-        self.space = space
+        self.space = get_space(space).name
         self.columns: dict[str, np.ndarray] = cols
         given = dict(units or {})
         self.units: dict[str, str] = {m: given.get(m, infer_unit(m)) for m in self.metrics}
@@ -359,7 +417,7 @@ class HardwareTable(ColumnTable):
         path: str | os.PathLike,
         units: Mapping[str, str] | None = None,
         iso: str = "keep",
-        space: str = "nb201",
+        space: str | None = None,
         meta: Mapping[str, Any] | None = None,
     ) -> "HardwareTable":
         """Load a generic hardware file: ``arch_str`` plus one column per metric.
@@ -367,8 +425,10 @@ class HardwareTable(ColumnTable):
         Formats: ``.csv``/``.tsv``, ``.json`` (list of row objects, dict of columns,
         or ``{"rows": [...], "units": {...}, ...}``), ``.jsonl``, ``.parquet``
         (needs pyarrow). ``units`` overrides inferred units; ``iso`` is the policy for
-        isomorphic duplicates (see the module docstring). Bad rows raise
-        :class:`LogFormatError` naming the file and line.
+        isomorphic duplicates (see the module docstring). ``space``: the search space of
+        the architectures; ``None`` takes the one the file's metadata records (else
+        ``nb201``), and a file recorded for another space than the one asked is refused.
+        Bad rows raise :class:`LogFormatError` naming the file and line.
         """
         if iso not in ISO_POLICIES:
             raise NasgcnError(f"iso policy must be one of {', '.join(ISO_POLICIES)}, got {iso!r}")
@@ -397,9 +457,16 @@ class HardwareTable(ColumnTable):
         file_units.update(units or {})
         info.setdefault("source", str(p))
 
-        a = header.index("arch_str")
-        idx = _arch_indices(space, [r[a] for r in rows], sp, lines)
+        recorded = info.get("space")
+        if space is None:
+            space = str(recorded) if recorded else "nb201"
         s = get_space(space)
+        s.check_compatible(recorded, f"hardware file {p}")
+        space = s.name
+        info["space"] = space
+
+        a = header.index("arch_str")
+        ids = _arch_ids(space, [r[a] for r in rows], sp, lines)
         cols: dict[str, np.ndarray] = {}
         for j, name in enumerate(header):
             if name == "arch_str" or name in ("nb201_index", "index", "iso_class", "iso_rep", "dead"):
@@ -418,58 +485,76 @@ class HardwareTable(ColumnTable):
             raise LogFormatError(
                 sp, None, "no numeric cost column besides arch_str", "add e.g. a <device>_latency column"
             )
-        order = np.argsort(idx, kind="stable")
         if iso == "keep":
-            sorted_idx = idx[order]
-            dup = np.flatnonzero(sorted_idx[1:] == sorted_idx[:-1])
+            order = _lexsort_rows(ids)
+            srt = ids[order]
+            dup = np.flatnonzero((srt[1:] == srt[:-1]).all(axis=1)) if len(order) > 1 else np.zeros(0, int)
             if dup.size:
-                i, j = order[dup[0]], order[dup[0] + 1]
+                i, j = sorted((int(order[dup[0]]), int(order[dup[0] + 1])))
                 raise LogFormatError(
                     sp,
                     lines[j],
-                    f"architecture {s.format(s.all_ids()[idx[j]])} repeats line {lines[i]}",
+                    f"architecture {s.format(ids[j])} repeats line {lines[i]}",
                     "remove the duplicate or read with iso='mean'/'median' to aggregate",
                 )
-            ids = s.all_ids()[idx]
             frame = {"arch_str": np.asarray(s.decode(ids), dtype=object), **cols}
             info["iso_policy"] = "keep"
             return cls(frame, file_units, info, space)
-        return cls._aggregate(s, idx, cols, iso, file_units, info, space)
+        return cls._aggregate(s, ids, cols, iso, file_units, info, space)
 
     @classmethod
     def _aggregate(
         cls,
         s: Any,
-        idx: np.ndarray,
+        ids: np.ndarray,
         cols: dict[str, np.ndarray],
         how: str,
         units: dict[str, str],
         info: dict[str, Any],
         space: str,
     ) -> "HardwareTable":
-        """Aggregate rows per isomorphism class and broadcast to all class members."""
-        all_ids = s.all_ids()
-        iso = s.iso_class(all_ids[idx])
-        n_classes = s.num_unique
+        """Aggregate rows per isomorphism class.
+
+        Enumerable spaces broadcast the class value to every member of the space; larger ones
+        keep one row per class, keyed by its canonical member (lookups match any member).
+        """
+        if s.enumerable:
+            all_ids = s.all_ids()
+            iso = s.iso_class(ids)
+            n_classes = s.num_unique
+        else:
+            canon = s.canonical_ids(ids)
+            _, first, inverse = np.unique(canon, axis=0, return_index=True, return_inverse=True)
+            rank = np.empty(first.size, dtype=np.int64)  # number classes in order of first appearance
+            rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+            iso = rank[inverse.reshape(-1)]
+            n_classes = int(first.size)
         agg: dict[str, np.ndarray] = {}
         for name, v in cols.items():
             agg[name] = _group_stat(iso, v, n_classes, how)
-        measured = np.zeros(n_classes, dtype=bool)
-        measured[iso] = True
-        space_iso = s.iso_class(all_ids)
-        keep = measured[space_iso]
-        ids = all_ids[keep]
-        frame = {"arch_str": np.asarray(s.decode(ids), dtype=object)}
-        for name, per_class in agg.items():
-            frame[name] = per_class[space_iso[keep]]
         info["iso_policy"] = how
-        info["iso_note"] = f"{how} over each isomorphism class, broadcast to every member of the space"
+        if s.enumerable:
+            measured = np.zeros(n_classes, dtype=bool)
+            measured[iso] = True
+            space_iso = s.iso_class(all_ids)
+            keep = measured[space_iso]
+            frame = {"arch_str": np.asarray(s.decode(all_ids[keep]), dtype=object)}
+            for name, per_class in agg.items():
+                frame[name] = per_class[space_iso[keep]]
+            info["iso_note"] = f"{how} over each isomorphism class, broadcast to every member of the space"
+        else:
+            reps = canon[np.sort(first)]
+            frame = {"arch_str": np.asarray(s.decode(reps), dtype=object), **agg}
+            info["iso_note"] = (
+                f"{how} over each isomorphism class, one row per class keyed by its canonical member "
+                "(the space is too large to broadcast); lookups match any member of the class"
+            )
         return cls(frame, units, info, space)
 
     # ----- access -------------------------------------------------------------------
     def __repr__(self) -> str:
         cols = ", ".join(f"{m} [{self.units.get(m) or '-'}]" for m in self.metrics)
-        return f"HardwareTable({len(self)} rows: {cols})"
+        return f"HardwareTable({len(self)} rows, space {self.space}: {cols})"
 
     def values(self, column: str, archs: Iterable[str]) -> np.ndarray:
         """Values of ``column`` for the given architecture strings (NaN where absent)."""
@@ -477,21 +562,68 @@ class HardwareTable(ColumnTable):
         col = self[column].astype(np.float64)
         return np.where(pos >= 0, col[np.maximum(pos, 0)], np.nan)
 
-    def _positions(self, archs: list[Any]) -> np.ndarray:
-        """Row of each architecture in this table, -1 where absent."""
+    def _own_index(self) -> dict[str, Any]:
+        """Op ids, sorted keys and class hashes of this table's rows, cached until ``arch_str`` changes."""
+        src = self.columns["arch_str"]
+        cache = self.__dict__.get("_index_cache")
+        if cache is not None and cache["src"] is src:
+            return cache
         s = get_space(self.space)
-        own = _arch_indices(self.space, self.columns["arch_str"].tolist(), "hardware table", [None] * len(self))
-        where = np.full(s.size, -1, dtype=np.int64)
-        where[own] = np.arange(len(self))
-        other = _arch_indices(self.space, archs, "lookup table", [None] * len(archs))
-        return where[other]
+        ids = _arch_ids(self.space, src.tolist(), "hardware table", [None] * len(self))
+        keys = _row_keys(s, ids)
+        order = np.argsort(keys, kind="stable")
+        cache = {"src": src, "ids": ids, "keys": keys[order], "order": order}
+        if s.enumerable:
+            where = np.full(s.size, -1, dtype=np.int64)
+            where[keys[::-1]] = np.arange(len(self))[::-1]  # first row wins on repeats
+            cache["where"] = where
+        self.__dict__["_index_cache"] = cache
+        return cache
+
+    def positions_of_ids(self, ids: np.ndarray, by_class: bool = False) -> np.ndarray:
+        """Row of each op-id row in this table (-1 where absent), vectorized.
+
+        ``by_class=True`` falls back to any row of the same isomorphism class (the first in
+        table order) for architectures the table does not list themselves.
+        """
+        s = get_space(self.space)
+        ids = s.validate_ids(np.atleast_2d(ids))
+        own = self._own_index()
+        if ids.shape[0] == 0 or len(self) == 0:
+            return np.full(ids.shape[0], -1, dtype=np.int64)
+        if "where" in own:
+            pos = own["where"][s.index_of(ids)]
+        else:
+            keys = _row_keys(s, ids)
+            at = np.minimum(np.searchsorted(own["keys"], keys), len(self) - 1)
+            pos = own["order"][at]
+            pos = np.where((own["ids"][pos] == ids).all(axis=1), pos, -1)
+        if by_class and (pos < 0).any():
+            if "class_keys" not in own:
+                h = s.iso_hash(own["ids"]).astype(np.uint64)
+                corder = np.argsort(h, kind="stable")
+                own["class_keys"], own["class_order"] = h[corder], corder
+                own["class_canon"] = s.canonical_ids(own["ids"])
+            miss = np.flatnonzero(pos < 0)
+            h = s.iso_hash(ids[miss]).astype(np.uint64)
+            at = np.minimum(np.searchsorted(own["class_keys"], h), len(self) - 1)
+            cand = own["class_order"][at]
+            hit = (own["class_keys"][at] == h) & (own["class_canon"][cand] == s.canonical_ids(ids[miss])).all(axis=1)
+            pos[miss[hit]] = cand[hit]
+        return pos
+
+    def _positions(self, archs: list[Any]) -> np.ndarray:
+        """Row of each architecture string in this table, -1 where absent."""
+        ids = _arch_ids(self.space, archs, "lookup table", [None] * len(archs))
+        by_class = self.meta.get("iso_policy") in ("mean", "median") and not get_space(self.space).enumerable
+        return self.positions_of_ids(ids, by_class=by_class)
 
     # ----- output and joins ---------------------------------------------------------
     def to_csv(self, path: str | os.PathLike) -> None:
         """Write atomically; units and metadata go to ``<path>.meta.json``."""
         from .table import write_csv
 
-        write_csv(path, self.columns, {**self.meta, "units": self.units})
+        write_csv(path, self.columns, {**self.meta, "space": self.space, "units": self.units})
 
     def join(
         self, table: "LookupTable", columns: Iterable[str] | None = None, overwrite: bool = False
@@ -504,6 +636,13 @@ class HardwareTable(ColumnTable):
         """
         from .lookup import LookupTable
 
+        recorded = table.meta.get("space")
+        if recorded is not None and str(recorded).lower() != self.space:
+            raise NasgcnError(
+                f"hardware table {self.meta.get('source', '')!s} is for search space {self.space!r} but the lookup "
+                f"table is for {recorded!r}; read the hardware file with space={recorded!r} (--space {recorded}) "
+                "or use a file measured on that space"
+            )
         # FLOPs and params come from the exact cost model: a file's own copies are not joined by default
         names = list(columns) if columns is not None else [m for m in self.metrics if m not in EXACT_COLUMNS]
         for name in names:

@@ -193,9 +193,10 @@ def _string_index(space: SearchSpace) -> dict[str, tuple[int, ...]] | None:
 class _ArchParser:
     """Validates and normalizes architecture strings, fast for the common canonical case."""
 
-    def __init__(self, space: SearchSpace, canonicalize: bool) -> None:
+    def __init__(self, space: SearchSpace, canonicalize: bool, aliases: Sequence[str] = ()) -> None:
         self.space = space
         self.canonicalize = canonicalize
+        self.aliases = tuple(aliases)  # other names of the architecture column (see read_log)
         self.known = _string_index(space) or {}
 
     def __call__(self, raw: Any) -> str:
@@ -333,6 +334,17 @@ class _Collector:
         return EvaluationLog(np.asarray(self.arch, dtype=object)[keep], metrics, meta)
 
 
+ARCH_ALIASES: tuple[str, ...] = ("arch", "arch_ids")
+"""Names accepted for the architecture column when there is no ``arch_str`` (e.g. NAS-Bench-Macro's ``arch``)."""
+
+
+def _arch_alias(header: Sequence[str], aliases: Sequence[str]) -> str | None:
+    """The column to read as ``arch_str`` when the header has none (the first of ``aliases`` present)."""
+    if "arch_str" in header:
+        return None
+    return next((a for a in aliases if a in header), None)
+
+
 def _split_columns(
     path: Path, line: int, header: list[str], metrics: Sequence[str] | None, meta_names: set[str]
 ) -> tuple[list[str], list[str]]:
@@ -404,6 +416,9 @@ def _read_csv(path: Path, text: str, parse: _ArchParser, metrics, meta_names, on
         ) from None
     if header is None:
         raise LogFormatError(str(path), None, "the file is empty", "expected a CSV header line with an arch_str column")
+    alias = _arch_alias(header, parse.aliases)
+    if alias is not None:
+        header = ["arch_str" if h == alias else h for h in header]
     metric_cols, meta_cols = _split_columns(path, header_line, header, metrics, meta_names)
     pos = {h: i for i, h in enumerate(header)}
     i_arch = pos["arch_str"]
@@ -447,6 +462,7 @@ def _read_jsonl(path: Path, text: str, parse: _ArchParser, metrics, meta_names, 
     ends_with_newline = text.endswith(("\n", "\r"))
     out = _Collector(path, on_error)
     keys: list[str] | None = None
+    alias: str | None = None
     metric_cols: list[str] = []
     meta_cols: list[str] = []
     for i, s in enumerate(lines):
@@ -466,6 +482,10 @@ def _read_jsonl(path: Path, text: str, parse: _ArchParser, metrics, meta_names, 
                 raise _RowError(f"invalid JSON ({err.msg} at column {err.colno})", "one JSON object per line") from None
             if not isinstance(rec, dict):
                 raise _RowError(f"expected a JSON object, got {type(rec).__name__}", "one JSON object per line")
+            if keys is None:
+                alias = _arch_alias(list(rec), parse.aliases)
+            if alias is not None and alias in rec:
+                rec = {("arch_str" if k == alias else k): v for k, v in rec.items()}
             if keys is None:
                 # The first record defines the columns; its file-level problems always raise.
                 metric_cols, meta_cols = _split_columns(path, line, list(rec), metrics, meta_names)
@@ -494,6 +514,7 @@ def read_log(
     on_error: str = "raise",
     canonicalize: bool = True,
     meta_columns: Iterable[str] = (),
+    arch_aliases: Sequence[str] = (),
 ) -> EvaluationLog:
     """Read and validate one evaluation log (CSV or JSONL, by suffix).
 
@@ -503,6 +524,10 @@ def read_log(
     file and line; ``"skip"`` drops bad rows with a :class:`LogWarning` each.
     ``canonicalize``: store strings normalized (parse + format) so variants
     match. ``meta_columns``: extra column names to treat as metadata.
+    ``arch_aliases``: other names to read as ``arch_str`` when a file has no such column
+    (e.g. :data:`ARCH_ALIASES`: NAS-Bench-Macro's file calls it ``arch``); by default only
+    ``arch_str`` is accepted. A log whose ``<path>.meta.json`` records another ``space`` is
+    refused (:func:`log_space`).
     """
     if on_error not in ("raise", "skip"):
         raise NasgcnError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -515,10 +540,29 @@ def read_log(
     if isinstance(metrics, str):
         metrics = [metrics]
     text = _read_text(p)
-    parse = _ArchParser(get_space(space), canonicalize)
+    sp = get_space(space)
+    sp.check_compatible(log_space(p), f"log {p}")
+    parse = _ArchParser(sp, canonicalize, arch_aliases)
     meta_names = set(META_COLUMNS) | set(meta_columns)
     reader = _read_csv if suffix in CSV_SUFFIXES else _read_jsonl
     return reader(p, text, parse, metrics, meta_names, on_error)
+
+
+def log_space(path: str | os.PathLike) -> str | None:
+    """The space recorded for a log (``"space"`` in its ``<path>.meta.json`` sidecar), or None.
+
+    Logs written by ``nasgcn evaluate-supernet``/``latency`` record it; plain CSVs do not, and are
+    then read in whatever space the caller asks for.
+    """
+    sidecar = Path(str(path) + ".meta.json")
+    if not sidecar.is_file():
+        return None
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    value = meta.get("space") if isinstance(meta, dict) else None
+    return str(value) if isinstance(value, str) and value else None
 
 
 def read_logs(paths: Iterable[str | os.PathLike], **kwargs: Any) -> EvaluationLog:
@@ -657,6 +701,7 @@ __all__ = [
     "LogWarning",
     "META_COLUMNS",
     "aggregate",
+    "log_space",
     "read_log",
     "read_logs",
     "write_log",

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .costs import MacroConfig
 from .errors import NasgcnError
 from .table import ColumnTable, Frame, read_csv, read_table, space_frame, write_csv, write_table
 
@@ -46,11 +45,24 @@ class LookupTable(ColumnTable):
         pred: np.ndarray,
         pred_std: np.ndarray | None = None,
         space: str = "nb201",
-        cfg: MacroConfig | None = None,
+        cfg: Mapping[str, Any] | Any = None,
         meta: Mapping[str, Any] | None = None,
+        macro: Mapping[str, Any] | None = None,
     ) -> "LookupTable":
-        """Table of the whole space from predictions in index order."""
-        frame = space_frame(space, cfg)
+        """Table of the whole space from predictions in index order (:meth:`SearchSpace.all_ids`).
+
+        Cost columns come from ``space.costs``; ``macro`` (or, as before, ``cfg``: a dict or a
+        dataclass such as NB201's ``MacroConfig``) overrides the space's macro-network options.
+        Spaces too large to enumerate have no table: search them (``nasgcn search``).
+        """
+        from .spaces import get_space
+
+        sp = get_space(space)
+        sp.require_enumerable("a lookup table")
+        opts = macro if macro is not None else cfg
+        if opts is not None and not isinstance(opts, Mapping):
+            opts = dict(vars(opts))
+        frame = space_frame(sp.name, opts)
         n = len(frame["arch_str"])
         pred = np.asarray(pred, dtype=np.float64).reshape(-1)
         if pred.shape[0] != n:
@@ -60,9 +72,20 @@ class LookupTable(ColumnTable):
             raise NasgcnError(f"pred_std has {std.shape[0]} values, expected {n}")
         frame["pred"] = pred
         frame["pred_std"] = std
-        info = {"space": space, "macro": (cfg or MacroConfig()).__dict__, "flops": "MACs (millions)"}
+        info = {"space": sp.name, "macro": {**sp.macro_defaults(), **dict(opts or {})}, "flops": "MACs (millions)"}
         info.update(meta or {})
         return cls(frame, info)
+
+    @property
+    def space(self) -> str:
+        """The space the table was made for (``meta["space"]``; tables without one are NB201's)."""
+        return str(self.meta.get("space", "nb201"))
+
+    def check_space(self, space: str, what: str = "the lookup table") -> None:
+        """Refuse a table made for another space than ``space`` (clear error naming ``what``)."""
+        from .spaces import get_space
+
+        get_space(space).check_compatible(self.meta.get("space"), what)
 
     # ----- I/O ---------------------------------------------------------------------
     def to_csv(self, path: str | os.PathLike) -> None:

@@ -113,6 +113,7 @@ def overlay_measured(
     from .spaces import get_space
 
     sp = get_space(space)
+    sp.require_enumerable("overlaying measured values on a whole-space table")
     pred = np.array(pred, dtype=np.float64).reshape(-1)
     std = np.zeros_like(pred) if pred_std is None else np.array(pred_std, dtype=np.float64).reshape(-1)
     if pred.shape[0] != sp.size or std.shape[0] != sp.size:
@@ -144,6 +145,7 @@ def select_for_retraining(
     from .spaces import get_space
 
     sp = get_space(space)
+    sp.require_enumerable("select_for_retraining (it ranks the whole space)")
     pred = np.asarray(pred, dtype=np.float64).reshape(-1)
     if pred.shape[0] != sp.size:
         raise NasgcnError(f"expected one prediction per architecture ({sp.size}), got {pred.shape[0]}")

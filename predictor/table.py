@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from .costs import MacroConfig, nb201_costs
 from .errors import NasgcnError
 from .io import atomic_path, write_json_atomic
 from .spaces import get_space
@@ -25,11 +24,18 @@ from .spaces import get_space
 Frame = dict[str, np.ndarray]
 
 
-def space_frame(space_name: str = "nb201", cfg: MacroConfig | None = None, unique: bool = False) -> Frame:
-    """Every architecture (or one per isomorphism class) with structure and exact costs."""
+def space_frame(space_name: str = "nb201", macro: Mapping[str, Any] | Any = None, unique: bool = False) -> Frame:
+    """Every architecture (or one per isomorphism class) with structure and exact costs.
+
+    ``macro`` overrides the space's macro-network options (a dict; a dataclass such as NB201's
+    ``MacroConfig`` is accepted too).
+    """
     space = get_space(space_name)
+    space.require_enumerable("a whole-space table")
     ids = space.unique_ids() if unique else space.all_ids()
-    costs = nb201_costs(ids, cfg)
+    if macro is not None and not isinstance(macro, Mapping):
+        macro = dict(vars(macro))
+    costs = space.costs(ids, macro)
     return {
         "arch_str": np.asarray(space.decode(ids), dtype=object),
         "index": space.index_of(ids),
@@ -82,6 +88,10 @@ def _convert(values: list[str]) -> np.ndarray:
         return np.asarray(values, dtype=object)
 
 
+#: Columns always read as text: architecture strings such as NAS-Bench-Macro's ``00012220`` are no numbers.
+TEXT_COLUMNS = frozenset({"arch_str", "arch", "arch_ids"})
+
+
 def read_csv(path: str | os.PathLike) -> tuple[Frame, dict[str, Any]]:
     """Read a CSV written by :func:`write_csv` (or any plain CSV) into numpy columns."""
     p = Path(path)
@@ -100,7 +110,10 @@ def read_csv(path: str | os.PathLike) -> tuple[Frame, dict[str, Any]]:
                 f"{p}:{lineno}: expected {len(header)} fields, found {len(row)} (truncated or malformed line)"
             )
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
-    frame = {name: _convert(list(col)) for name, col in zip(header, columns, strict=True)}
+    frame = {
+        name: np.asarray(list(col), dtype=object) if name in TEXT_COLUMNS else _convert(list(col))
+        for name, col in zip(header, columns, strict=True)
+    }
     meta: dict[str, Any] = {}
     mp = meta_path(p)
     if mp.exists():

@@ -19,8 +19,10 @@ _TRAIN_FIELDS = {
     "limit_train": "limit_train",
     "input_size": "input_size",
     "augment": "augment",
+    "space": "space",
     "channels": "channels",
     "cells": "cells",
+    "width": "width",
     "sampler": "sampler",
     "max_drop": "max_drop",
     "epochs": "epochs",
@@ -58,19 +60,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = ssub.add_parser(
         "train",
-        help="train an NB201 supernet (resumable; torchrun for multi-GPU)",
+        help="train a weight-sharing supernet of a search space (resumable; torchrun for multi-GPU)",
         description=(
-            "Train the NB201 weight-sharing supernet. Defaults: NB201 supernet recipe (SGD Nesterov 0.9, lr 0.025 "
-            "cosine to 0.001, wd 5e-4, batch 64, 250 epochs, C=16, N=5). Options: defaults < --config file < flags. "
-            "Launch with `torchrun --nproc_per_node K $(which nasgcn) supernet train ...` for data parallelism."
+            "Train the weight-sharing supernet of --space (nb201 default; nbmacro, fbnet or a registered chain "
+            "space). Defaults: NB201 supernet recipe (SGD Nesterov 0.9, lr 0.025 cosine to 0.001, wd 5e-4, batch "
+            "64, 250 epochs; NB201 C=16, N=5; chain spaces at --width 1). Options: defaults < --config file < "
+            "flags. Launch with `torchrun --nproc_per_node K $(which nasgcn) supernet train ...` for data "
+            "parallelism."
         ),
+    )
+    t.add_argument(
+        "--space",
+        help="search space of the supernet (nb201; e.g. nbmacro, fbnet); recorded in the run, --resume keeps it",
     )
     _data_options(t)
     t.add_argument(
         "--sampler",
         choices=("uniform", "balanced", "weighted", "fair", "dropout"),
-        help="path sampling strategy (uniform); balanced: depth-balanced single path, no cut-off cells; weighted: "
-        "convolutions drawn twice as often as parameter-free ops",
+        help="path sampling strategy (uniform); balanced: depth-balanced single path (NB201: cell depth groups, "
+        "no cut-off cells; chain spaces: uniform number of non-skip layers); weighted: ops with parameters drawn "
+        "twice as often as parameter-free ops; fair: FairNAS, every op once per step; dropout: path dropout",
     )
     t.add_argument("--max-drop", type=float, help="final drop rate of the dropout sampler (0.5)")
     t.add_argument(
@@ -78,11 +87,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=None,
         metavar="SLOT=OP",
-        help="train a sub-supernet with edge SLOT (0..5) fixed to OP (repeatable)",
+        help="train a sub-supernet with slot SLOT (NB201 edge 0..5, chain layer 0..L-1) fixed to OP (name or id; "
+        "repeatable)",
     )
     t.add_argument("--epochs", type=int, help="epochs (250)")
-    t.add_argument("--channels", type=int, help="channels C of the first stage (16)")
-    t.add_argument("--cells", type=int, help="cells N per stage (5)")
+    t.add_argument("--channels", type=int, help="NB201: channels C of the first stage (16)")
+    t.add_argument("--cells", type=int, help="NB201: cells N per stage (5)")
+    t.add_argument(
+        "--width", type=float, help="chain spaces: channel multiplier (1 = the space's exact network; e.g. 0.5 on CPU)"
+    )
     t.add_argument("--batch-size", type=int, help="global batch size (64)")
     t.add_argument("--lr", type=float, help="initial learning rate (0.025)")
     t.add_argument("--min-lr", type=float, help="final cosine learning rate (0.001)")
@@ -118,11 +131,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     e.add_argument("run_dir", metavar="RUN_DIR", help="a supernet run directory (or checkpoint file)")
+    e.add_argument(
+        "--space",
+        help="search space of the architectures (default: the run's, recorded in its checkpoint; a different "
+        "space is refused)",
+    )
     sel = e.add_mutually_exclusive_group(required=True)
-    sel.add_argument("--sample", type=int, metavar="N", help="N distinct random architectures")
+    sel.add_argument("--sample", type=int, metavar="N", help="N distinct random architectures (any space)")
     sel.add_argument("--archs", metavar="FILE", help="architectures from a file (one per line, or CSV with arch_str)")
-    sel.add_argument("--unique", action="store_true", help="one architecture per isomorphism class (6,466)")
-    sel.add_argument("--all", action="store_true", help="all 15,625 architectures")
+    sel.add_argument(
+        "--unique", action="store_true", help="one architecture per isomorphism class (nb201: 6,466; small spaces only)"
+    )
+    sel.add_argument("--all", action="store_true", help="every architecture (nb201: 15,625; small spaces only)")
     e.add_argument("--out", required=True, help="evaluation log CSV (written atomically; + .meta.json)")
     e.add_argument("--max-images", type=int, default=1000, help="validation images per architecture (1000; 0 = all)")
     e.add_argument("--batch-size", type=int, default=500, help="evaluation batch size (500)")
@@ -138,7 +158,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="CPU worker processes sharing the architectures (1); e.g. one per core: small convolutions "
         "scale better over processes than over threads",
     )
-    e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar or protocol line")
     e.set_defaults(func=_eval)
 
     r = ssub.add_parser(
@@ -154,20 +174,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     rsel.add_argument("--arch", action="append", help="an architecture string (repeatable)")
     rsel.add_argument("--archs", metavar="FILE", help="architectures from a file (one per line, or CSV with arch_str)")
     r.add_argument("--top", type=int, help="with --archs CSV: only the first N rows")
-    r.add_argument("--preset", default="cpu-small", choices=("nb201", "cpu-small", "tiny"), help="recipe (cpu-small)")
+    r.add_argument("--space", default="nb201", help="search space of the architectures (nb201; e.g. nbmacro, fbnet)")
+    r.add_argument(
+        "--preset",
+        default="cpu-small",
+        choices=("nb201", "cpu-small", "tiny"),
+        help="recipe (cpu-small: 10 epochs, NB201 C=8 N=2, chain width 0.5; tiny: 2 epochs, C=4 N=1, width 0.25)",
+    )
     _data_options(r, None)
-    r.add_argument("--epochs", type=int)
-    r.add_argument("--channels", type=int)
-    r.add_argument("--cells", type=int)
-    r.add_argument("--batch-size", type=int)
-    r.add_argument("--lr", type=float)
+    r.add_argument("--epochs", type=int, help="epochs (preset's)")
+    r.add_argument("--channels", type=int, help="NB201: channels C of the first stage (preset's)")
+    r.add_argument("--cells", type=int, help="NB201: cells N per stage (preset's)")
+    r.add_argument("--width", type=float, help="chain spaces: channel multiplier (preset's; 1 = exact network)")
+    r.add_argument("--batch-size", type=int, help="batch size (preset's)")
+    r.add_argument("--lr", type=float, help="initial learning rate (preset's)")
     r.add_argument("--split", choices=("val", "test"), help="evaluate on the validation split (val) or test split")
-    r.add_argument("--seed", type=int)
+    r.add_argument("--seed", type=int, help="seed of the split, initialisation and data order (0)")
     r.add_argument("--device", default=None, help="cpu or cuda (cpu)")
     r.add_argument("--threads", type=int, help="torch CPU threads")
     r.add_argument("--out", required=True, help="folder for per-architecture checkpoints")
     r.add_argument("--log", help="evaluation log to append to (default OUT/retrain.csv)")
-    r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=_retrain)
 
 
@@ -237,7 +264,7 @@ def _check_resume_options(values: dict[str, Any], run_dir: Path) -> None:
 def _train(args: argparse.Namespace) -> int:
     from predictor.errors import NasgcnError
 
-    from .train import TrainConfig, train_supernet
+    from .train import CONFIG, TrainConfig, train_supernet
 
     values: dict[str, Any] = read_config_file(args.config) if args.config else {}
     for dest, name in _TRAIN_FIELDS.items():
@@ -249,6 +276,10 @@ def _train(args: argparse.Namespace) -> int:
         values["fixed"] = fixed
     if args.no_progress:
         values["progress"] = False
+    if args.resume and "space" not in values:
+        saved = Path(args.out) / CONFIG
+        if saved.exists():  # resuming keeps the run's space unless one is given (then it must match)
+            values["space"] = json.loads(saved.read_text()).get("space", "nb201")
     cfg = TrainConfig.from_dict(values, args.config or "options")
     if args.resume:
         _check_resume_options(values, Path(args.out))
@@ -270,22 +301,27 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import torch
 
+    from predictor.spaces import get_space
+
     from .evaluate import evaluate_run, select_archs
-    from .train import load_checkpoint
+    from .train import checkpoint_space, load_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    fixed = {int(k): v for k, v in load_checkpoint(args.run_dir)["config"].get("fixed", {}).items()}
+    ckpt = load_checkpoint(args.run_dir)
+    recorded = checkpoint_space(ckpt)
+    space = get_space(args.space or recorded)
+    space.check_compatible(recorded, f"supernet run {args.run_dir}")
+    fixed = {int(k): v for k, v in ckpt["config"].get("fixed", {}).items()}
+    del ckpt
     if fixed:
-        from predictor.spaces.nb201 import OPS
-
-        fixed = {k: OPS.index(v) if isinstance(v, str) else int(v) for k, v in fixed.items()}
+        fixed = {k: list(space.ops).index(v) if isinstance(v, str) else int(v) for k, v in fixed.items()}
     if args.sample is not None:
-        ids = select_archs("sample", args.sample, seed=args.seed, fixed=fixed)
+        ids = select_archs("sample", args.sample, seed=args.seed, fixed=fixed, space=space)
     elif args.archs:
-        ids = select_archs("list", archs_file=args.archs, fixed=fixed)
+        ids = select_archs("list", archs_file=args.archs, fixed=fixed, space=space)
     else:
-        ids = select_archs("unique" if args.unique else "all", fixed=fixed)
+        ids = select_archs("unique" if args.unique else "all", fixed=fixed, space=space)
     result = evaluate_run(
         args.run_dir,
         ids,
@@ -313,12 +349,10 @@ def _retrain(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.arch:
-        from predictor.spaces import get_space
+    from predictor.spaces import get_space
 
-        archs = get_space("nb201").encode(args.arch)
-    else:
-        archs = read_arch_list(args.archs)
+    space = get_space(args.space)
+    archs = space.encode(args.arch) if args.arch else read_arch_list(args.archs, space)
     if args.top:
         archs = archs[: args.top]
     cfg = preset(
@@ -331,8 +365,10 @@ def _retrain(args: argparse.Namespace) -> int:
         input_size=args.input_size,
         augment=args.augment,
         epochs=args.epochs,
+        space=space.name,
         channels=args.channels,
         cells=args.cells,
+        width=args.width,
         batch_size=args.batch_size,
         lr=args.lr,
         split=args.split,

@@ -15,9 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run",
         help="run the whole pipeline from a TOML config (cached, resumable stages)",
         description=(
-            "Train supernet -> label -> fit -> table -> query -> shift -> retrain -> report. Each stage's "
-            "output lands in OUT/stages/<stage>-<hash>/ (hash of its config and upstream stages); a rerun "
-            "skips finished stages and resumes a killed one."
+            "Train supernet -> label -> fit -> table -> query -> shift -> retrain -> report on the search "
+            "space of the config's [space] section (default nb201; a space too large to tabulate gets a "
+            "table of a predictor search instead). Each stage's output lands in OUT/stages/<stage>-<hash>/ "
+            "(hash of its config, the space and upstream stages); a rerun skips finished stages and resumes "
+            "a killed one."
         ),
     )
     run.add_argument("config", help="TOML config file (see supernet/configs/*.toml)")
@@ -42,10 +44,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     sh.add_argument("run_dir", help="supernet run directory (or checkpoint.pt) from 'nasgcn supernet train'")
+    sh.add_argument(
+        "--space",
+        help="search space (nb201, nbmacro, fbnet, ...); default: the one the supernet was trained on, "
+        "which it must match",
+    )
     sh.add_argument("--table", help="lookup table CSV (seeds the population with its best rows; latency columns)")
     sh.add_argument("--max", action="append", default=[], metavar="COL=V", help="upper bound (repeatable)")
     sh.add_argument("--min", action="append", default=[], metavar="COL=V", help="lower bound (repeatable)")
-    sh.add_argument("--hardware", action="append", default=[], help="hardware table CSV joined for constraints")
+    sh.add_argument(
+        "--hardware",
+        action="append",
+        default=[],
+        help="hardware table (joined by arch_str) or latency model file (prices any architecture) for constraints",
+    )
     sh.add_argument("--out", required=True, help="output directory (checkpoint, trajectory.jsonl, result)")
     sh.add_argument(
         "--new-dataset", help="transfer: reset the classifier and shift on this dataset (digits, npz:DIR...)"
@@ -88,6 +100,9 @@ def _common(p: argparse.ArgumentParser, default_out: str | None = None) -> None:
     )
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (overrides [run] device)")
     p.add_argument("--seed", type=int, help="overrides [run] seed (changes every stage's hash)")
+    p.add_argument(
+        "--space", help="search space, overrides [space] name (nb201, nbmacro, fbnet, ...; changes every stage's hash)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -99,6 +114,8 @@ def _execute(cfg, args: argparse.Namespace) -> int:
 
     if args.seed is not None:
         cfg.sections["run"]["seed"] = int(args.seed)
+    for note in cfg.notes:
+        print(f"note: {note}")
     out = args.out or str(Path("runs") / Path(cfg.path).stem)
     t0 = time.perf_counter()
     pipe = Pipeline(cfg, out, device=args.device, progress=False if args.no_progress else None)
@@ -116,7 +133,7 @@ def _execute(cfg, args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .pipeline import load_config
 
-    return _execute(load_config(args.config), args)
+    return _execute(load_config(args.config, space=args.space), args)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -127,7 +144,7 @@ def _demo(args: argparse.Namespace) -> int:
 
         print((resources.files("supernet") / "configs" / "demo.toml").read_text(encoding="utf-8"))
         return 0
-    return _execute(builtin_config("demo"), args)
+    return _execute(builtin_config("demo", space=args.space), args)
 
 
 def _bounds(items: list[str], flag: str) -> dict[str, float]:
@@ -146,16 +163,17 @@ def _bounds(items: list[str], flag: str) -> dict[str, float]:
 
 
 def _shift(args: argparse.Namespace) -> int:
-    from predictor.costs import MacroConfig
-    from predictor.hardware import HardwareTable
     from predictor.io import write_json_atomic
     from predictor.lookup import LookupTable
+    from predictor.search import load_cost_source
+    from predictor.spaces import get_space
 
     from .data import Normalizer, load_data, load_data_from
     from .shifting import ShiftingConfig, SupernetShifting, make_constraint, seed_from_table
-    from .train import load_supernet
+    from .train import checkpoint_space, load_supernet
 
-    model, ckpt = load_supernet(args.run_dir, args.device)
+    model, ckpt = load_supernet(args.run_dir, args.device, space=args.space)
+    sp = get_space(args.space or checkpoint_space(ckpt))
     c = ckpt["config"]
     new_classes = None
     if args.new_dataset:
@@ -164,12 +182,26 @@ def _shift(args: argparse.Namespace) -> int:
     else:
         data = load_data_from(c)
     table = LookupTable.read_csv(args.table) if args.table else None
+    if table is not None:
+        sp.check_compatible(table.meta.get("space"), f"lookup table {args.table}")
+    models = []  # latency model files price any architecture; tables are joined by arch_str
     for path in args.hardware:
-        hw = HardwareTable.read(path)
+        src = load_cost_source(path, sp.name)
+        if not hasattr(src, "table"):
+            models.append(src)
+            continue
+        hw = src.table
         table = hw.join(table) if table is not None else hw
-    macro = MacroConfig(**table.meta["macro"]) if table is not None and "macro" in getattr(table, "meta", {}) else None
+    macro = table.meta.get("macro") if table is not None and isinstance(getattr(table, "meta", None), dict) else None
+    if isinstance(macro, dict):  # the table's network; keep only options this space has
+        macro = {k: v for k, v in macro.items() if k in sp.macro_defaults()}
     constraint = make_constraint(
-        _bounds(args.max, "--max"), table=table, macro=macro, min_values=_bounds(args.min, "--min")
+        _bounds(args.max, "--max"),
+        table=table,
+        macro=macro,
+        min_values=_bounds(args.min, "--min"),
+        space=sp,
+        sources=models,
     )
     overrides = {
         k.replace("-", "_"): getattr(args, k.replace("-", "_"))
@@ -190,7 +222,7 @@ def _shift(args: argparse.Namespace) -> int:
     cfg = ShiftingConfig.cpu(**overrides) if args.preset == "cpu" else ShiftingConfig(**overrides)
     seeds = None
     if table is not None and "pred" in table:
-        seeds = seed_from_table(table, args.seeds, constraint)
+        seeds = seed_from_table(table, args.seeds, constraint, space=sp)
     sh = SupernetShifting(
         model,
         data.train,
@@ -202,12 +234,13 @@ def _shift(args: argparse.Namespace) -> int:
         device=args.device,
         random_state=args.seed,
         progress=not args.no_progress,
+        space=sp.name,
         transform=Normalizer(data.mean, data.std),
     )
     result = sh.run(seeds)
     write_json_atomic(
         f"{args.out}/shifting_result.json", {k: v for k, v in result.to_dict().items() if k != "trajectory"}
     )
-    print(f"best: {result.best_arch} ({result.best_score:.2f} % on validation after shifting)")
+    print(f"best: {result.best_arch} ({result.best_score:.2f} % on validation after shifting; space {sp.name})")
     print(f"trajectory: {args.out}/trajectory.jsonl")
     return 0

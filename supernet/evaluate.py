@@ -27,11 +27,11 @@ import torch.nn.functional as F
 
 from predictor.errors import NasgcnError
 from predictor.io import atomic_path, write_json_atomic
-from predictor.spaces import get_space
+from predictor.spaces import SearchSpace, get_space
 
 from .data import ImageSet, Normalizer, epoch_batches, load_data_from
-from .models.supernet import NB201Supernet, SearchCell, path_ops, recalibrate_bn
-from .train import TrainConfig, load_supernet
+from .models.supernet import recalibrate_bn
+from .train import TrainConfig, checkpoint_space, load_supernet
 
 LOG_COLUMNS = (
     "arch_str",
@@ -54,15 +54,16 @@ class EvalResult:
     acc: np.ndarray
     loss: np.ndarray
     protocol: dict[str, Any]
+    space: str = "nb201"
 
     @property
     def arch_str(self) -> list[str]:
-        return get_space("nb201").decode(self.ids)
+        return get_space(self.space).decode(self.ids)
 
 
 @torch.no_grad()
 def evaluate_archs(
-    model: NB201Supernet,
+    model: torch.nn.Module,
     ids: np.ndarray,
     images: ImageSet,
     normalize: Normalizer,
@@ -72,7 +73,10 @@ def evaluate_archs(
     recalibrate_batches: int = 4,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-1 accuracy (%) and mean cross-entropy of each row of ``ids`` on ``images``."""
+    """Top-1 accuracy (%) and mean cross-entropy of each row of ``ids`` on ``images``.
+
+    ``model`` is any space's supernet (``stem`` + ``forward_from_stem(h, arch)``).
+    """
     device = torch.device(device)
     ids = np.atleast_2d(np.asarray(ids, dtype=np.int64))
     model = model.to(device).eval()
@@ -103,18 +107,16 @@ def evaluate_archs(
         bar = tqdm(total=len(ids), desc="evaluate", unit="arch")
     start = time.perf_counter()
     for i, row in enumerate(ids):
-        ops = path_ops(row)
+        arch = tuple(int(i) for i in row)
         if recal is not None:
-            recalibrate_bn(model, row, recal)
+            recalibrate_bn(model, arch, recal)
             model.eval()
         # Sums stay on the device: one host sync per architecture, not per batch.
         correct = torch.zeros((), dtype=torch.int64, device=device)
         total_loss = torch.zeros((), dtype=torch.float64, device=device)
         for b, (x, y) in enumerate(zip(xs, ys, strict=True)):
             h = stems[b] if stems is not None else model.stem(x)
-            for layer in model.layers:
-                h = layer(h, ops) if isinstance(layer, SearchCell) else layer(h)
-            logits = model.classifier(torch.flatten(model.global_pooling(model.lastact(h)), 1))
+            logits = model.forward_from_stem(h, arch)
             total_loss += F.cross_entropy(logits, y, reduction="sum").double()
             correct += (logits.argmax(1) == y).sum()
         acc[i] = 100.0 * int(correct) / n
@@ -133,13 +135,15 @@ def select_archs(
     archs_file: str | Path | None = None,
     seed: int = 0,
     fixed: dict[int, int] | None = None,
+    space: str | SearchSpace = "nb201",
 ) -> np.ndarray:
     """Op ids to evaluate: ``sample`` (n distinct, seeded), ``list`` (a file), ``unique`` or ``all``.
 
-    ``fixed`` (edge slot -> op id, a few-shot sub-supernet's sub-space) restricts the choice
-    to that sub-space; listed architectures outside it are an error.
+    ``fixed`` (slot -> op id, a few-shot sub-supernet's sub-space) restricts the choice
+    to that sub-space; listed architectures outside it are an error. ``unique`` and ``all``
+    need an enumerable space; ``sample`` works on any (large spaces are sampled, not listed).
     """
-    space = get_space("nb201")
+    space = get_space(space)
     fixed = {int(k): int(v) for k, v in (fixed or {}).items()}
 
     def inside(ids: np.ndarray) -> np.ndarray:
@@ -149,14 +153,19 @@ def select_archs(
         return ok
 
     if how == "list":
-        ids = read_arch_list(archs_file)
+        ids = read_arch_list(archs_file, space)
         bad = np.flatnonzero(~inside(ids))
         if len(bad):
             raise NasgcnError(
                 f"{archs_file}: {len(bad)} architecture(s) lie outside the supernet's sub-space "
-                f"(fixed edges {fixed}), e.g. {space.format(ids[bad[0]])}"
+                f"(fixed slots {fixed}), e.g. {space.format(ids[bad[0]])}"
             )
         return ids
+    if how in ("unique", "all") and not space.enumerable:
+        raise NasgcnError(
+            f"--{how} needs every architecture of space {space.name!r} ({float(space.size):.3g} of them), which "
+            "cannot be enumerated; evaluate --sample N random architectures or --archs FILE instead"
+        )
     if how == "unique":
         ids = space.unique_ids()
     elif how == "all":
@@ -168,6 +177,20 @@ def select_archs(
             if n > space.size:
                 raise NasgcnError(f"cannot sample {n} distinct architectures from {space.size}")
             return space.sample(n, np.random.default_rng(seed), unique=True)
+        if not space.enumerable:  # fix the slots of a sample; drop repeats until n distinct
+            rng, rows, seen = np.random.default_rng(seed), [], set()
+            for _ in range(100):
+                draw = space.sample(2 * n, rng)
+                for slot, op in fixed.items():
+                    draw[:, slot] = op
+                for row in draw:
+                    key = row.tobytes()
+                    if key not in seen:
+                        seen.add(key)
+                        rows.append(row)
+                if len(rows) >= n:
+                    return np.stack(rows[:n])
+            raise NasgcnError(f"could not sample {n} distinct architectures from the sub-space")
         pool = space.all_ids()[inside(space.all_ids())]
         if n > len(pool):
             raise NasgcnError(f"cannot sample {n} distinct architectures from the sub-space's {len(pool)}")
@@ -177,14 +200,14 @@ def select_archs(
     return ids[inside(ids)] if fixed else ids
 
 
-def read_arch_list(path: str | Path | None) -> np.ndarray:
-    """Architectures from a text file (one string per line) or a CSV with an ``arch_str`` column."""
+def read_arch_list(path: str | Path | None, space: str | SearchSpace = "nb201") -> np.ndarray:
+    """Architectures of ``space`` from a text file (one string per line) or a CSV with an ``arch_str`` column."""
     if path is None:
         raise NasgcnError("--archs needs a file")
     path = Path(path)
     if not path.exists():
         raise NasgcnError(f"architecture list {path} does not exist")
-    space = get_space("nb201")
+    space = get_space(space)
     lines = path.read_text(encoding="utf-8").splitlines()
     rows: list[tuple[int, str]] = []
     if lines and "arch_str" in lines[0].split(","):
@@ -214,7 +237,7 @@ def write_eval_log(path: str | Path, result: EvalResult, meta: dict[str, Any]) -
                 w.writerow([s, f"{a:.4f}", f"{lo:.6f}", *fixed])
     write_json_atomic(
         Path(str(path) + ".meta.json"),
-        {"columns": {"supernet_acc": "top-1 %", "supernet_loss": "mean CE"}, **result.protocol},
+        {"columns": {"supernet_acc": "top-1 %", "supernet_loss": "mean CE"}, "space": result.space, **result.protocol},
     )
 
 
@@ -307,7 +330,9 @@ def evaluate_run(
         raise NasgcnError(f"jobs={jobs} (--jobs) shards the architectures over CPU processes; on {device} use 1")
     run = _load_for_eval(run_dir, "cpu" if jobs > 1 else device, data_root, max_images)
     ckpt, cfg, val = run["ckpt"], run["cfg"], run["val"]
+    space = checkpoint_space(ckpt)
     protocol = {
+        "space": space,
         "checkpoint": ckpt["checkpoint_id"],
         "epoch": int(ckpt["epoch"]),
         "dataset": cfg.dataset,
@@ -332,7 +357,7 @@ def evaluate_run(
             progress=progress, **options,
         )  # fmt: skip
     protocol["seconds"] = time.perf_counter() - start
-    result = EvalResult(ids, acc, loss, protocol)
+    result = EvalResult(ids, acc, loss, protocol, space)
     if out is not None:
         meta = {
             "checkpoint": ckpt["checkpoint_id"],

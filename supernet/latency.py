@@ -1,7 +1,8 @@
-"""Measure the latency of real stand-alone NB201 networks on this machine.
+"""Measure the latency of real stand-alone networks of any search space on this machine.
 
 Protocol (stored next to the numbers, in ``<out>.meta.json``): the network is built
-with :class:`supernet.models.NB201Network`, put in eval mode, run under
+with the space's registered network (:func:`supernet.models.build_network`: NB201's
+``NB201Network``, a chain space's ``ChainNetwork``), put in eval mode, run under
 ``torch.no_grad()`` on a random input of shape ``(batch, in_channels, H, W)``;
 ``warmup`` untimed runs, then ``repeats`` timed runs (``time.perf_counter``, with
 ``torch.cuda.synchronize`` before and after each run on CUDA). We report the
@@ -13,7 +14,9 @@ member) is timed and the value is written for every member (column ``iso_rep`` n
 the measured architecture), or for the representative only with
 ``representatives_only=True``. Note that isomorphic cells can differ slightly in real
 compute (the stand-alone network also runs ops whose result is cut off), so this is
-a deliberate approximation that divides the measuring time by 2.4.
+a deliberate approximation that divides the measuring time by 2.4 on NB201. Spaces too
+large to enumerate (fbnet) are measured on ``sample`` seeded random architectures, each
+timed as itself (``iso_rep`` is its canonical form).
 
 Resumable output: rows are appended to the CSV and flushed as each class finishes.
 On restart, classes already complete in the file are skipped, a truncated last line
@@ -50,13 +53,18 @@ class MeasureConfig:
     threads: int | None = None
     warmup: int = 5
     repeats: int = 20
-    channels: int = 16
-    cells: int = 5
+    channels: int = 16  # NB201 only
+    cells: int = 5  # NB201 only
     num_classes: int = 10
     input_size: int = 32
     in_channels: int = 3
+    space: str = "nb201"
+    width: float = 1.0  # chain spaces only
 
     def __post_init__(self) -> None:
+        get_space(self.space)  # unknown space: a clear error
+        if not self.width > 0:
+            raise NasgcnError(f"width must be positive, got {self.width}")
         for f in ("batch", "warmup", "repeats", "channels", "cells", "num_classes", "input_size", "in_channels"):
             v = getattr(self, f)
             if not isinstance(v, int) or v < (0 if f == "warmup" else 1):
@@ -66,7 +74,7 @@ class MeasureConfig:
         if not self.name.replace("_", "").isalnum():
             raise NasgcnError(f"target name {self.name!r} must be letters, digits and '_' (it names a column)")
         if self.input_size % 4:
-            raise NasgcnError(f"input size {self.input_size} must be divisible by 4 (two stride-2 reductions)")
+            raise NasgcnError(f"input size {self.input_size} must be divisible by 4 (stride-2 reductions)")
 
     @property
     def column(self) -> str:
@@ -106,12 +114,21 @@ def time_model(
 
 
 def default_builder(cfg: MeasureConfig) -> Callable[[str], nn.Module]:
-    from supernet.models import NB201Network
+    """The space's stand-alone network with the options of ``cfg`` that it takes."""
+    from supernet.models.registry import build_network, network_option_names
+
+    wanted = {
+        "channels": cfg.channels,
+        "cells": cfg.cells,
+        "width": cfg.width,
+        "num_classes": cfg.num_classes,
+        "in_channels": cfg.in_channels,
+    }
+    names = network_option_names(cfg.space)
+    options = {k: v for k, v in wanted.items() if k in names}
 
     def build(arch: str) -> nn.Module:
-        return NB201Network(
-            arch, channels=cfg.channels, cells=cfg.cells, num_classes=cfg.num_classes, in_channels=cfg.in_channels
-        )
+        return build_network(cfg.space, arch, **options)
 
     return build
 
@@ -158,9 +175,10 @@ def _check_meta(path: Path, meta: dict[str, Any]) -> None:
         )
 
 
-def plan_classes(sample: int | None, seed: int = 0) -> np.ndarray:
+def plan_classes(sample: int | None, seed: int = 0, space: str = "nb201") -> np.ndarray:
     """Isomorphism classes to measure, in a fixed (seeded) order so reruns resume the same plan."""
-    space = get_space("nb201")
+    space = get_space(space)
+    space.require_enumerable("measuring by isomorphism class")
     n_cls = space.num_unique
     order = np.random.default_rng(seed).permutation(n_cls)
     if sample is None:
@@ -168,6 +186,30 @@ def plan_classes(sample: int | None, seed: int = 0) -> np.ndarray:
     if not 1 <= sample <= n_cls:
         raise NasgcnError(f"--sample must be in 1..{n_cls} (isomorphism classes), got {sample}")
     return order[:sample]
+
+
+def _plan(
+    space: Any, sample: int | None, seed: int, representatives_only: bool, classes: Sequence[int] | None
+) -> list[tuple[str, list[str]]]:
+    """(architecture to time, rows to write) in a fixed seeded order, so reruns resume the same plan."""
+    if not space.enumerable:
+        if classes is not None:
+            raise NasgcnError(f"space {space.name!r} has no enumerated isomorphism classes to pick from")
+        if sample is None:
+            space.require_enumerable("latency measure --all; use --sample N")
+        ids = space.sample(int(sample), np.random.default_rng(seed), unique=True)
+        reps = space.decode(space.canonical_ids(ids))
+        # a sampled architecture is timed as its canonical form and written under its own string
+        return [(rep, [arch]) for rep, arch in zip(reps, space.decode(ids), strict=True)]
+    all_ids = space.all_ids()
+    iso_all = space.iso_class(all_ids)
+    reps = space.unique_ids()
+    plan = np.asarray(classes if classes is not None else plan_classes(sample, seed, space.name), dtype=np.int64)
+    out = []
+    for cls in plan.tolist():
+        rep = space.format(reps[cls])
+        out.append((rep, [rep] if representatives_only else space.decode(all_ids[iso_all == cls])))
+    return out
 
 
 def measure_space(
@@ -193,11 +235,8 @@ def measure_space(
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     threads = torch.get_num_threads() if dev.type == "cpu" else 0
-    space = get_space("nb201")
-    all_ids = space.all_ids()
-    iso_all = space.iso_class(all_ids)
-    reps = space.unique_ids()
-    plan = np.asarray(classes if classes is not None else plan_classes(sample, seed), dtype=np.int64)
+    space = get_space(cfg.space)
+    jobs = _plan(space, sample, seed, representatives_only, classes)
     header = cfg.header()
     meta = {
         "units": {cfg.column: "ms", f"{cfg.column}_iqr": "ms"},
@@ -214,6 +253,7 @@ def measure_space(
         + ("the representative only" if representatives_only else "every member"),
         "source": "nasgcn latency measure",
         "torch": torch.__version__,
+        "space": space.name,
         "config": {**asdict(cfg), "threads": threads, "representatives_only": representatives_only},
     }
     meta_file = Path(str(path) + ".meta.json")
@@ -230,9 +270,7 @@ def measure_space(
         if new_file:
             writer.writerow(header)
             fh.flush()
-        for cls in tqdm(plan.tolist(), desc=f"latency {cfg.column}", unit="arch", disable=not progress):
-            rep = space.format(reps[cls])
-            members = [rep] if representatives_only else space.decode(all_ids[iso_all == cls])
+        for rep, members in tqdm(jobs, desc=f"latency {cfg.column}", unit="arch", disable=not progress):
             todo = [m for m in members if m not in done]
             if not todo:
                 skipped += 1

@@ -1,9 +1,15 @@
 """``nasgcn run CONFIG.toml``: the whole method as cached, resumable stages.
 
 supernet (train) -> label (evaluate sampled archs) -> fit (GCN predictor) -> table
-(all 15,625 archs) -> query (top candidates per hardware target) -> shift (Supernet
-Shifting seeded from the query) -> retrain (stand-alone training of the final picks)
--> report.
+(every architecture of the space) -> query (top candidates per hardware target) -> shift
+(Supernet Shifting seeded from the query) -> retrain (stand-alone training of the final
+picks) -> report.
+
+The ``[space]`` section (``name = "nbmacro"``; default ``nb201``) selects the search space
+for every stage. A space too large to tabulate (``fbnet``) gets, in the ``table`` stage, a
+table of the candidates found by a search over the predictor (``[search]``: a sampled pool
+improved by mutation and crossover of its best members under each target's exact-cost
+bounds), which the query, shifting and retraining stages then use like a full table.
 
 Why stages with hashed inputs: each stage's output directory is
 ``OUT/stages/<name>-<hash12>/`` where the hash covers the stage's config sections,
@@ -25,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -45,17 +52,25 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "report": ("supernet", "label", "fit", "table", "query", "shift", "retrain"),
 }
 # Config sections whose values go into each stage's hash (besides its own section).
+# ``space`` is in every stage: a changed space never reuses another space's outputs.
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "supernet": ("data", "supernet"),
-    "label": ("data", "label"),
-    "fit": ("fit",),
-    "table": ("table",),
-    "query": ("query",),
-    "shift": ("data", "shift"),
-    "retrain": ("data", "retrain"),
-    "report": ("report",),
+    "supernet": ("space", "data", "supernet"),
+    "label": ("space", "data", "label"),
+    "fit": ("space", "fit"),
+    "table": ("space", "table"),
+    "query": ("space", "query"),
+    "shift": ("space", "data", "shift"),
+    "retrain": ("space", "data", "retrain"),
+    "report": ("space", "report"),
 }
-STAGE_VERSION = 1  # bump when a stage's outputs change meaning
+# Sections a stage reads only on a space that cannot be enumerated.
+# (the table stage then searches under the [query] targets and prices its [query] hardware files)
+LARGE_SPACE_SECTIONS: dict[str, tuple[str, ...]] = {"table": ("search", "query")}
+STAGE_VERSION = 2  # bump when a stage's outputs change meaning (2: spaces)
+# [supernet] / [retrain] model options: each space's models take some of them (the others stay unused).
+MODEL_KEYS = ("channels", "cells", "width")
+# [table] keys that are macro-network options of some space (the rest are not macro options).
+MACRO_KEYS = ("channels", "cells", "input_size", "num_classes")
 
 # ----------------------------------------------------------------------------------
 # configuration: sections, defaults and types (unknown keys are errors)
@@ -63,6 +78,7 @@ STAGE_VERSION = 1  # bump when a stage's outputs change meaning
 DEFAULTS: dict[str, dict[str, Any]] = {
     # threads 0 = torch default; eval_jobs: CPU processes sharing the label stage's evaluations
     "run": {"name": "run", "seed": 0, "device": "cpu", "progress": True, "threads": 0, "eval_jobs": 1},
+    "space": {"name": "nb201"},  # any registered space: nb201, nbmacro, fbnet, a register_chain_space() one
     "data": {
         "dataset": "digits",  # digits | cifar10 | cifar100 | npz (folder of *train*.npz / *test*.npz)
         "root": "",  # data folder (npz: required); relative paths are relative to the config file
@@ -73,8 +89,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "augment": "auto",  # auto | on | off
     },
     "supernet": {
-        "channels": 8,
-        "cells": 1,
+        "channels": 8,  # NB201: cell channels of the first stage
+        "cells": 1,  # NB201: cells per stage
+        "width": 1.0,  # chain spaces: channel multiplier of the supernet (1 = the space's network)
         "epochs": 3,
         "batch_size": 64,
         "lr": 0.05,
@@ -102,7 +119,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "extra_target": "test_acc",
         "extra_weight": 5.0,
     },
+    # the deployment network the exact costs describe; keys the space has no macro option for are
+    # dropped (nb201: channels, cells, input_size, num_classes; chain spaces: input_size, num_classes)
     "table": {"channels": 16, "cells": 5, "input_size": 32, "num_classes": 10},
+    # spaces too large to tabulate: the table stage searches the predictor instead (`nasgcn search`):
+    # per query target, `budget` classes scored, the best `rows` and the Pareto front kept
+    "search": {"budget": 20000, "rows": 200, "method": "both", "kappa": 0.0},
     "query": {
         "top_k": 20,
         "unique": True,
@@ -140,14 +162,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_size": 64,
         "lr": 0.05,
         "weight_decay": 5e-4,
-        "channels": 0,  # 0 = the supernet's
+        "channels": 0,  # 0 = the supernet's (NB201)
         "cells": 0,
+        "width": 0.0,  # chain spaces: channel multiplier (0 = the supernet's)
         "limit_train_batches": 0,
         "split": "auto",  # auto (test split if the dataset has one, else val) | val | test
     },
     "report": {"html": False},
 }
 TARGET_KEYS = {"name", "max", "min"}
+SEARCH_METHODS = ("both", "evolution", "local")  # predictor.search.METHODS (not imported: load stays light)
 
 
 @dataclass
@@ -157,9 +181,20 @@ class Config:
     sections: dict[str, dict[str, Any]]
     path: str = "<defaults>"
     base_dir: Path = field(default_factory=Path.cwd)
+    #: keys the file set explicitly, per section (the others hold defaults)
+    given: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: what loading changed or ignored (options of another space under ``--space``)
+    notes: list[str] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> dict[str, Any]:
         return self.sections[name]
+
+    @property
+    def space(self) -> Any:
+        """The :class:`~predictor.spaces.SearchSpace` of ``[space] name``."""
+        from predictor.spaces import get_space
+
+        return get_space(self.sections["space"]["name"])
 
     def resolve(self, p: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -212,8 +247,17 @@ def _check_targets(targets: list[Any], where: str) -> list[dict[str, Any]]:
     return out
 
 
-def parse_config(data: Mapping[str, Any], path: str = "<config>", base_dir: Path | None = None) -> Config:
-    """Fill defaults and validate; every problem names the file and the key."""
+def parse_config(
+    data: Mapping[str, Any], path: str = "<config>", base_dir: Path | None = None, space: str | None = None
+) -> Config:
+    """Fill defaults and validate; every problem names the file and the key.
+
+    ``space`` overrides ``[space] name`` (``--space``); options of the file that only another
+    space uses are then dropped with a note (:attr:`Config.notes`) instead of refused.
+    """
+    if space is not None:
+        sec = data.get("space", {})
+        data = {**data, "space": {**(sec if isinstance(sec, Mapping) else {}), "name": space}}
     unknown = sorted(set(data) - set(DEFAULTS))
     if unknown:
         raise NasgcnError(f"{path}: unknown section(s) [{'], ['.join(unknown)}]; known: {', '.join(DEFAULTS)}")
@@ -251,7 +295,82 @@ def parse_config(data: Mapping[str, Any], path: str = "<config>", base_dir: Path
         ShiftingConfig.from_dict(shift_keys)
     except NasgcnError as err:
         raise NasgcnError(f"{path}: {err}") from None
-    return Config(sections, path, base_dir or Path.cwd())
+    given = {name: tuple(sorted(data.get(name, {}))) for name in DEFAULTS}
+    notes = _check_space(sections, given, path, lenient=space is not None)
+    return Config(sections, path, base_dir or Path.cwd(), given, notes)
+
+
+def _check_space(
+    sections: dict[str, dict[str, Any]], given: Mapping[str, tuple[str, ...]], path: str, lenient: bool = False
+) -> list[str]:
+    """Resolve ``[space]`` and the space-dependent keys; refuse options the space has no use for.
+
+    ``[table]`` becomes the space's macro options (its defaults where the file is silent), so
+    the recorded config and the stage hashes say exactly which network the costs describe.
+    ``lenient`` (the space was overridden on the command line, the file was written for another
+    one): such options are dropped instead, and the returned notes say which.
+    """
+    notes: list[str] = []
+
+    def refuse(message: str) -> None:
+        if not lenient:
+            raise NasgcnError(f"{path}: {message}")
+        notes.append(f"{path}: ignored for --space {sections['space']['name']}: {message}")
+
+    from predictor.spaces import get_space
+
+    name = sections["space"]["name"]
+    try:
+        sp = get_space(name)
+    except NasgcnError as err:
+        raise NasgcnError(f"{path}: space.name: {err}") from None
+    sections["space"]["name"] = sp.name
+    macro = sp.macro_defaults()
+    extra = [k for k in given["table"] if k in MACRO_KEYS and k not in macro]
+    if extra:
+        refuse(
+            f"{', '.join(f'table.{k}' for k in extra)} is not a macro option of space {sp.name!r} "
+            f"(its options: {', '.join(macro) or 'none'})"
+        )
+    table = {k: v for k, v in sections["table"].items() if k not in MACRO_KEYS}
+    for k in MACRO_KEYS:
+        if k in macro:
+            table[k] = sections["table"][k] if k in given["table"] else macro[k]
+    try:
+        sp.costs(sp.sample(1, 0), {k: v for k, v in table.items() if k in macro})
+    except NasgcnError as err:
+        raise NasgcnError(f"{path}: [table]: {err}") from None
+    sections["table"] = table
+    for k in ("budget", "rows"):
+        if sections["search"][k] < 1:
+            raise NasgcnError(f"{path}: search.{k} must be at least 1, got {sections['search'][k]}")
+    if sections["search"]["method"] not in SEARCH_METHODS:
+        raise NasgcnError(
+            f"{path}: search.method must be one of {', '.join(SEARCH_METHODS)}, got {sections['search']['method']!r}"
+        )
+    if sp.enumerable and given.get("search"):
+        refuse(f"[search] applies to spaces too large to tabulate; {sp.name!r} is tabulated in full")
+    names = _supernet_options(sp.name)
+    if names is not None:
+        for sec in ("supernet", "retrain"):
+            bad = [k for k in given[sec] if k in MODEL_KEYS and k not in names]
+            if bad:
+                refuse(
+                    f"{', '.join(f'{sec}.{k}' for k in bad)} does not apply to space {sp.name!r} "
+                    f"(its supernet takes: {', '.join(k for k in MODEL_KEYS if k in names) or 'none of them'})"
+                )
+            # the recorded config (and the hashes) keep only the model options this space uses
+            sections[sec] = {k: v for k, v in sections[sec].items() if k not in MODEL_KEYS or k in names}
+    return notes
+
+
+def _supernet_options(space: str) -> frozenset[str] | None:
+    """Model options the space's supernet takes (None when the model registry is unavailable)."""
+    try:
+        from .models.registry import supernet_option_names
+    except ImportError:  # pragma: no cover - torch missing: the supernet stages fail later anyway
+        return None
+    return supernet_option_names(space)
 
 
 _SHIFT_PIPELINE_KEYS = {"enabled", "target", "seeds", "evaluate_top", "new_dataset", "new_root"}
@@ -269,20 +388,22 @@ def _load_toml(text: str, path: str) -> dict[str, Any]:
         raise NasgcnError(f"{path}: not valid TOML ({err})") from None
 
 
-def load_config(path: str | os.PathLike) -> Config:
-    """Read and validate a TOML config file."""
+def load_config(path: str | os.PathLike, space: str | None = None) -> Config:
+    """Read and validate a TOML config file (``space``: override its ``[space] name``)."""
     p = Path(path)
     if not p.is_file():
         raise NasgcnError(f"config file {p} not found")
-    return parse_config(_load_toml(p.read_text(encoding="utf-8"), str(p)), str(p), p.resolve().parent)
+    return parse_config(_load_toml(p.read_text(encoding="utf-8"), str(p)), str(p), p.resolve().parent, space)
 
 
-def builtin_config(name: str = "demo") -> Config:
-    """A config shipped inside the package (``supernet/configs/<name>.toml``)."""
+def builtin_config(name: str = "demo", space: str | None = None) -> Config:
+    """A config shipped inside the package (``supernet/configs/<name>.toml``); relative paths resolve there."""
     ref = resources.files("supernet") / "configs" / f"{name}.toml"
     if not ref.is_file():
         raise NasgcnError(f"no built-in config {name!r}")
-    return parse_config(_load_toml(ref.read_text(encoding="utf-8"), f"<built-in {name}.toml>"), f"{name}.toml")
+    data = _load_toml(ref.read_text(encoding="utf-8"), f"<built-in {name}.toml>")
+    base = Path(str(ref)).parent if isinstance(ref, os.PathLike) else None
+    return parse_config(data, f"{name}.toml", base, space)
 
 
 # ----------------------------------------------------------------------------------
@@ -296,12 +417,18 @@ def stage_hashes(cfg: Config) -> dict[str, str]:
             "stage": name,
             "version": STAGE_VERSION,
             "seed": cfg["run"]["seed"],
-            "sections": {s: cfg[s] for s in SECTIONS[name]},
+            "sections": {s: cfg[s] for s in stage_sections(cfg, name)},
             "upstream": {u: out[u] for u in DEPENDS[name]},
         }
         blob = json.dumps(json.loads(dumps(payload)), sort_keys=True, separators=(",", ":"))
         out[name] = hashlib.sha256(blob.encode()).hexdigest()[:12]
     return out
+
+
+def stage_sections(cfg: Config, name: str) -> tuple[str, ...]:
+    """Config sections whose values a stage reads (hashed; recorded in its ``done.json``)."""
+    extra = () if cfg.space.enumerable else LARGE_SPACE_SECTIONS.get(name, ())
+    return SECTIONS[name] + extra
 
 
 @dataclass
@@ -316,6 +443,10 @@ class StageContext:
     seed: int
     progress: bool
     log: Callable[[str], None]
+
+    @property
+    def space(self) -> Any:
+        return self.cfg.space
 
     def done(self, stage: str) -> dict[str, Any]:
         """The ``done.json`` record of an upstream stage (its outputs summary)."""
@@ -432,7 +563,7 @@ class Pipeline:
             "seconds": round(time.perf_counter() - t0, 2),
             "resumed": resumed,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "inputs": {"sections": {s: self.cfg[s] for s in SECTIONS[name]}, "upstream": DEPENDS[name]},
+            "inputs": {"sections": {s: self.cfg[s] for s in stage_sections(self.cfg, name)}, "upstream": DEPENDS[name]},
             "outputs": outputs,
         }
         write_json_atomic(marker, record)  # last: marks the stage complete
@@ -453,13 +584,18 @@ def _dataset_spec(cfg: Config, dataset: str, root: str) -> tuple[str, str | None
 
 
 def train_config(ctx: StageContext) -> Any:
-    """The :class:`supernet.train.TrainConfig` of the ``[data]`` and ``[supernet]`` sections."""
+    """The :class:`supernet.train.TrainConfig` of the ``[space]``, ``[data]`` and ``[supernet]`` sections.
+
+    Model options the space's supernet does not take (NB201's ``channels``/``cells`` on a chain
+    space, ``width`` on NB201) were dropped at load, so they stay at the trainer's defaults.
+    """
     from .train import TrainConfig
 
     d, s = ctx.cfg["data"], ctx.cfg["supernet"]
     name, root = _dataset_spec(ctx.cfg, d["dataset"], d["root"])
     opts = {k: v for k, v in s.items() if k not in ("limit_train_batches", "grad_clip")}
     return TrainConfig(
+        space=ctx.space.name,
         dataset=name,
         data_root=root,
         download=d["download"],
@@ -482,7 +618,7 @@ def _load_trained(ctx: StageContext) -> tuple[Any, dict[str, Any], Any]:
     from .data import load_data_from
     from .train import load_supernet
 
-    model, ckpt = load_supernet(ctx.upstream["supernet"], ctx.device)
+    model, ckpt = load_supernet(ctx.upstream["supernet"], ctx.device, space=ctx.space.name)
     c = ckpt["config"]
     data = load_data_from(c)
     return model, ckpt, data
@@ -504,20 +640,33 @@ def stage_supernet(ctx: StageContext) -> dict[str, Any]:
     }
 
 
-def stage_label(ctx: StageContext) -> dict[str, Any]:
-    """Score ``num_archs`` random architectures with inherited weights -> ``labels.csv`` (eval log)."""
+def label_archs(sp: Any, n: int, unique: bool, seed: int) -> Any:
+    """``n`` distinct random architectures (one per isomorphism class when ``unique``), sorted.
+
+    A small space draws from its list of (unique) architectures; one too large to list draws
+    rows with ``space.sample`` and drops repeated classes (duplicates are vanishingly rare).
+    """
     import numpy as np
 
-    from predictor.spaces import get_space
+    rng = np.random.default_rng([seed, 1])
+    if sp.enumerable:
+        pool = sp.unique_ids() if unique else sp.all_ids()
+        n = min(n, len(pool))
+        return pool[np.sort(rng.choice(len(pool), size=n, replace=False))]
+    ids = sp.sample(n, rng, unique=True)
+    if unique:
+        _, first = np.unique(sp.canonical_ids(ids), axis=0, return_index=True)
+        ids = ids[np.sort(first)]
+    return ids[np.lexsort(ids.T[::-1])]
 
+
+def stage_label(ctx: StageContext) -> dict[str, Any]:
+    """Score ``num_archs`` random architectures with inherited weights -> ``labels.csv`` (eval log)."""
     from .evaluate import evaluate_run
 
     c = ctx.cfg["label"]
-    sp = get_space("nb201")
-    rng = np.random.default_rng([ctx.seed, 1])
-    pool = sp.unique_ids() if c["unique"] else sp.all_ids()
-    n = min(c["num_archs"], len(pool))
-    ids = pool[np.sort(rng.choice(len(pool), size=n, replace=False))]
+    ids = label_archs(ctx.space, c["num_archs"], c["unique"], ctx.seed)
+    n = len(ids)
     res = evaluate_run(
         ctx.upstream["supernet"],
         ids,
@@ -548,12 +697,14 @@ def stage_fit(ctx: StageContext) -> dict[str, Any]:
     from predictor.metrics import kendall_tau, spearman
 
     c = ctx.cfg["fit"]
-    log = read_log(ctx.upstream["label"] / "labels.csv")
+    log = read_log(ctx.upstream["label"] / "labels.csv", space=ctx.space.name)
     archs, y = log.arch_str, log.metrics["supernet_acc"]
     params = {k: c[k] for k in ("hidden", "num_layers", "ensemble", "epochs", "batch_size", "lr", "loss")}
 
     def model() -> GCNPredictor:
-        return GCNPredictor(**params, random_state=ctx.seed, device=ctx.device, verbose=ctx.progress)
+        return GCNPredictor(
+            **params, space=ctx.space.name, random_state=ctx.seed, device=ctx.device, verbose=ctx.progress
+        )
 
     rng = np.random.default_rng([ctx.seed, 2])
     perm = rng.permutation(len(y))
@@ -574,7 +725,7 @@ def stage_fit(ctx: StageContext) -> dict[str, Any]:
         est = None
     xs, ys, w, src = list(archs), list(y), [1.0] * len(y), [0] * len(y)
     for path in c["extra_logs"]:
-        extra = read_log(ctx.cfg.resolve(path), metrics=[c["extra_target"]])
+        extra = read_log(ctx.cfg.resolve(path), space=ctx.space.name, metrics=[c["extra_target"]])
         xs += list(extra.arch_str)
         ys += list(extra.metrics[c["extra_target"]])
         w += [c["extra_weight"]] * len(extra)
@@ -595,25 +746,148 @@ def _write_frame(path: Path, frame: Mapping[str, Any]) -> None:
     write_csv(path, {k: np.asarray(v) for k, v in frame.items()})
 
 
-def _macro(ctx: StageContext) -> Any:
-    from predictor.costs import MacroConfig
+def _macro(ctx: StageContext) -> dict[str, Any]:
+    """The space's macro options from ``[table]`` (resolved at load: the space's own keys only)."""
+    macro = ctx.space.macro_defaults()
+    macro.update({k: v for k, v in ctx.cfg["table"].items() if k in macro})
+    return macro
 
-    t = ctx.cfg["table"]
-    return MacroConfig(
-        channels=t["channels"], cells=t["cells"], input_size=t["input_size"], num_classes=t["num_classes"]
-    )
+
+def space_table(sp: Any, ids: Any, pred: Any, std: Any, macro: Mapping[str, Any], meta: Mapping[str, Any]) -> Any:
+    """A lookup table of the rows ``ids`` (all of a small space, or search results) with exact costs.
+
+    Columns as :meth:`LookupTable.build` writes them; ``index`` only where the space has one,
+    ``iso_class`` numbers the classes (of the whole space where it can be listed, else of these rows).
+    """
+    import numpy as np
+
+    from predictor.lookup import LookupTable
+
+    costs = sp.costs(ids, dict(macro))
+    frame: dict[str, Any] = {"arch_str": np.asarray(sp.decode(ids), dtype=object)}
+    if sp.enumerable:
+        frame["index"] = sp.index_of(ids)
+        frame["iso_class"] = sp.iso_class(ids)
+    else:
+        frame["iso_class"] = np.unique(sp.canonical_ids(ids), axis=0, return_inverse=True)[1].reshape(-1)
+    frame["dead"] = sp.is_dead(ids)
+    frame["params_m"] = np.asarray(costs["params_m"], dtype=np.float64)
+    frame["flops_m"] = np.asarray(costs["flops_m"], dtype=np.float64)
+    frame["pred"] = np.asarray(pred, dtype=np.float64).reshape(-1)
+    frame["pred_std"] = np.asarray(std, dtype=np.float64).reshape(-1)
+    info = {"space": sp.name, "macro": dict(macro), "flops": "MACs (millions)", **dict(meta)}
+    return LookupTable(frame, info)
 
 
 def stage_table(ctx: StageContext) -> dict[str, Any]:
-    """Predict all 15,625 architectures -> ``table.csv`` (lookup table with exact costs)."""
+    """Predict every architecture -> ``table.csv`` (lookup table with exact costs).
+
+    A space too large to tabulate gets the table of a search over the predictor instead
+    (:func:`search_predictor`, options in ``[search]``).
+    """
     from predictor.gcn import GCNPredictor
     from predictor.lookup import LookupTable
 
+    sp = ctx.space
     est = GCNPredictor.load(ctx.upstream["fit"] / "predictor.pt", device=ctx.device)
-    pred, std = est.predict_space(return_std=True)
-    table = LookupTable.build(pred, std, cfg=_macro(ctx), meta={"target": "supernet_acc", "model": "GCNPredictor"})
+    sp.check_compatible(getattr(est, "space", "nb201"), f"predictor {ctx.upstream['fit'] / 'predictor.pt'}")
+    meta = {"target": "supernet_acc", "model": "GCNPredictor"}
+    if sp.enumerable:
+        pred, std = est.predict_space(return_std=True)
+        table = space_table(sp, sp.all_ids(), pred, std, _macro(ctx), meta)
+        table.to_csv(ctx.dir / "table.csv")
+        return {"table": "table.csv", "rows": len(table), "kind": "full"}
+    c = ctx.cfg["search"]
+    ctx.log(
+        f"space {sp.name!r} has {sp.size:.3e} architectures, too many to tabulate: searching the predictor "
+        f"({c['budget']} classes per target, method {c['method']}) and tabulating the best {c['rows']} of each"
+    )
+    sources = _cost_sources(ctx)
+    ids, pred, std, scored = search_predictor(est, sp, _targets(ctx), _macro(ctx), c, ctx.seed, sources)
+    meta["search"] = {**c, "scored": scored}
+    table = space_table(sp, ids, pred, std, _macro(ctx), meta)
+    for src in sources:
+        table = LookupTable({**table.columns, **_priced(sp, src, table["arch_str"])}, table.meta)
     table.to_csv(ctx.dir / "table.csv")
-    return {"table": "table.csv", "rows": len(table)}
+    return {"table": "table.csv", "rows": len(table), "kind": "search", "scored": scored}
+
+
+def _cost_source(ctx: StageContext, path: str) -> Any:
+    """``[query] hardware`` entry as a cost source: a hardware table or a latency model file."""
+    from predictor.search import load_cost_source
+
+    return load_cost_source(ctx.cfg.resolve(path), ctx.space.name)
+
+
+def _cost_sources(ctx: StageContext) -> list[Any]:
+    return [_cost_source(ctx, p) for p in ctx.cfg["query"]["hardware"]]
+
+
+def _priced(sp: Any, src: Any, archs: Any) -> dict[str, Any]:
+    """The source's cost columns (and ``<col>_std`` where it gives one) for these architectures."""
+    import numpy as np
+
+    ids = sp.encode(list(archs))
+    got = src.predict(ids)
+    out: dict[str, Any] = {}
+    for c in src.columns:
+        mean, std = got[c]
+        out[c] = np.asarray(mean, dtype=np.float64).reshape(-1)
+        if std is not None:
+            out[f"{c}_std"] = np.asarray(std, dtype=np.float64).reshape(-1)
+    return out
+
+
+def search_predictor(
+    est: Any,
+    sp: Any,
+    targets: list[dict[str, Any]],
+    macro: Mapping[str, Any],
+    c: Mapping[str, Any],
+    seed: int,
+    sources: list[Any] | tuple[Any, ...] = (),
+) -> tuple[Any, Any, Any, int]:
+    """Candidates of a space too large to list: ``nasgcn search`` over the predictor, per target.
+
+    :func:`predictor.search.search` (evolution + local search, one per isomorphism class) runs
+    once per target under all its bounds: exact costs, and columns of the cost ``sources``
+    (hardware tables, latency model files); the table keeps each target's best ``rows`` and its
+    Pareto front, merged one per class, best predicted first. Returns op ids, predictions,
+    ensemble std and how many classes were scored in all.
+    """
+    import numpy as np
+
+    from predictor.search import search
+
+    def score(ids: Any) -> tuple[Any, Any]:
+        return est.predict(ids, return_std=True)
+
+    parts: list[tuple[Any, Any, Any]] = []
+    scored = 0
+    for i, t in enumerate(targets):
+        res = search(
+            sp,
+            score,
+            costs=list(sources),
+            constraints=t["max"],
+            minimums=t["min"],
+            top_k=int(c["rows"]),
+            budget=int(c["budget"]),
+            method=str(c["method"]),
+            kappa=float(c["kappa"]),
+            random_state=np.random.default_rng([seed, 3, i]),
+            macro=dict(macro),
+        )
+        rows = np.concatenate([res.top, res.pareto]).astype(np.int64)
+        parts.append((res.ids[rows], res.pred[rows], res.pred_std[rows]))
+        scored += res.n_scored
+    ids = np.concatenate([p[0] for p in parts])
+    pred = np.concatenate([p[1] for p in parts])
+    std = np.concatenate([p[2] for p in parts])
+    _, first = np.unique(sp.canonical_ids(ids), axis=0, return_index=True)
+    keep = np.sort(first)
+    keep = keep[np.argsort(-pred[keep], kind="stable")]
+    return ids[keep], pred[keep], std[keep], scored
 
 
 def _targets(ctx: StageContext) -> list[dict[str, Any]]:
@@ -626,13 +900,21 @@ def _safe(name: str) -> str:
 
 def stage_query(ctx: StageContext) -> dict[str, Any]:
     """Join hardware tables, then per target the top candidates and the Pareto front."""
-    from predictor.hardware import HardwareTable
     from predictor.lookup import LookupTable
 
     c = ctx.cfg["query"]
     table = LookupTable.read_csv(ctx.upstream["table"] / "table.csv")
-    for path in c["hardware"]:
-        table = HardwareTable.read(ctx.cfg.resolve(path)).join(table)
+    ctx.space.check_compatible(table.meta.get("space"), f"lookup table {ctx.upstream['table'] / 'table.csv'}")
+    if not ctx.space.enumerable:
+        if c["hardware"]:
+            ctx.log("hardware columns were priced for every searched architecture in the table stage")
+    else:
+        for path in c["hardware"]:  # a file recorded for another space is refused
+            src = _cost_source(ctx, path)
+            if hasattr(src, "table"):  # a hardware table: matched by arch_str (NaN where absent)
+                table = src.table.join(table)
+            else:  # a latency model file: priced for every row
+                table = LookupTable({**table.columns, **_priced(ctx.space, src, table["arch_str"])}, table.meta)
     table.to_csv(ctx.dir / "table.csv")
     out: dict[str, Any] = {"table": "table.csv", "targets": []}
     for t in _targets(ctx):
@@ -701,7 +983,11 @@ def stage_shift(ctx: StageContext) -> dict[str, Any]:
                 f"new dataset {c['new_dataset']!r} has {data.in_channels} channels, the supernet expects {model.in_channels}"
             )
         new_classes = data.num_classes
-    constraint = make_constraint(target["max"], table=table, macro=_macro(ctx), min_values=target["min"])
+    # a space too large to tabulate: hardware columns come from their sources for any visited architecture
+    sources = _cost_sources(ctx) if not ctx.space.enumerable else ()
+    constraint = make_constraint(
+        target["max"], table=table, macro=_macro(ctx), min_values=target["min"], space=ctx.space, sources=sources
+    )
     scfg = ShiftingConfig.from_dict({k: v for k, v in c.items() if k not in _SHIFT_PIPELINE_KEYS})
     sh = SupernetShifting(
         model,
@@ -714,6 +1000,7 @@ def stage_shift(ctx: StageContext) -> dict[str, Any]:
         device=ctx.device,
         random_state=ctx.seed,
         progress=ctx.progress,
+        space=ctx.space.name,
         transform=Normalizer(data.mean, data.std),
     )
     archs = list(cands["arch_str"][: c["evaluate_top"]])
@@ -734,6 +1021,7 @@ def stage_shift(ctx: StageContext) -> dict[str, Any]:
     )
     ok = ~np.isnan(before)
     return {
+        "space": ctx.space.name,
         "target": target["name"],
         "best_arch": result.best_arch,
         "best_score": result.best_score,
@@ -779,6 +1067,13 @@ def stage_retrain(ctx: StageContext) -> dict[str, Any]:
     picks = _picks(ctx)
     tc = train_config(ctx)
     split = c["split"] if c["split"] != "auto" else ("val" if tc.dataset == "digits" else "test")
+    known = {f.name for f in dataclass_fields(RetrainConfig)}
+    # 0 = the supernet's; options the space's models do not take (dropped at load) stay default
+    model: dict[str, Any] = {k: c[k] or getattr(tc, k) for k in MODEL_KEYS if k in known and k in c}
+    if "space" in known:
+        model["space"] = ctx.space.name
+    elif ctx.space.name != DEFAULTS["space"]["name"]:  # pragma: no cover - a retrainer without spaces
+        raise NasgcnError(f"stand-alone retraining does not support space {ctx.space.name!r} in this build")
     rc = RetrainConfig(
         dataset=tc.dataset,
         data_root=tc.data_root,
@@ -787,8 +1082,6 @@ def stage_retrain(ctx: StageContext) -> dict[str, Any]:
         limit_train=tc.limit_train,
         input_size=tc.input_size,
         augment=tc.augment,
-        channels=c["channels"] or tc.channels,
-        cells=c["cells"] or tc.cells,
         epochs=c["epochs"],
         batch_size=c["batch_size"],
         lr=c["lr"],
@@ -798,8 +1091,10 @@ def stage_retrain(ctx: StageContext) -> dict[str, Any]:
         seed=ctx.seed,
         device=ctx.device,
         progress=ctx.progress,
+        **model,
     )
-    ctx.log(f"retraining {len(picks)} architectures ({rc.epochs} epochs, C={rc.channels}, N={rc.cells})")
+    size = ", ".join(f"{k}={getattr(rc, k)}" for k in MODEL_KEYS if k in model)
+    ctx.log(f"retraining {len(picks)} {ctx.space.name} architectures ({rc.epochs} epochs{', ' + size if size else ''})")
     records = retrain([a for a, _ in picks], rc, ctx.dir / "nets", log=ctx.dir / "retrain.csv")
     rows = [
         {

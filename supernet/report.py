@@ -88,11 +88,12 @@ def plot_pareto(
     title: str,
     picks: Mapping[str, tuple[float, float]] | None = None,
     budget: float | None = None,
+    population: str = "all architectures",
 ) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
     if table is not None and cost in table:
-        ax.scatter(table[cost], table["pred"], s=3, color="lightgrey", label="all architectures", rasterized=True)
+        ax.scatter(table[cost], table["pred"], s=3, color="lightgrey", label=population, rasterized=True)
     order = np.argsort(front[cost])
     ax.plot(front[cost][order], front["pred"][order], "o-", color="tab:blue", ms=4, label="Pareto front")
     if budget is not None:
@@ -175,6 +176,8 @@ def write_report(
     run = config.get("run", {})
     md.append(f"# nasgcn run report: {run.get('name', 'run')}\n")
     data = config.get("data", {})
+    sp = _space(config)
+    md.append(f"Search space `{sp.name}`: {_space_line(sp)}\n")
     md.append(
         f"Dataset `{data.get('dataset', '?')}`, seed {run.get('seed', '?')}. Stages and their cached directories:\n"
     )
@@ -211,6 +214,16 @@ def write_report(
     retrain = inputs.get("retrain")
     shift_out = shift[1]["outputs"] if shift else {}
     table = _read(query[0] / "table.csv") if query else None
+    table_stage = inputs.get("table")
+    t_out = table_stage[1].get("outputs", {}) if table_stage else {}
+    if t_out.get("kind") == "search":
+        md.append(
+            f"The space is too large to tabulate: the table holds {t_out.get('rows')} architectures (each "
+            f"target's best and Pareto front) of {t_out.get('scored')} scored by a search over the predictor "
+            "(`nasgcn search`: evolution and local search, one per isomorphism class).\n"
+        )
+    elif t_out.get("rows"):
+        md.append(f"Lookup table of all {t_out.get('rows'):,} architectures.\n")
     if query:
         md.append("| target | constraints | candidates | lookup pick | predicted % |\n|---|---|---|---|---|")
         for t in query[1]["outputs"]["targets"]:
@@ -243,7 +256,8 @@ def write_report(
             if shift_out.get("target") == t["name"]:
                 mark("shifting pick", shift_out.get("best_arch"))
             fname = f"pareto_{_safe(t['name'])}.png"
-            plot_pareto(table, front, cost, out / fname, f"target {t['name']}", picks, t["max"].get(cost))
+            population = "searched architectures" if t_out.get("kind") == "search" else "all architectures"
+            plot_pareto(table, front, cost, out / fname, f"target {t['name']}", picks, t["max"].get(cost), population)
             files.append(fname)
             md.append(f"### {t['name']}\n\n![pareto {t['name']}]({fname})\n")
 
@@ -284,10 +298,17 @@ def write_report(
     if rows:
         plot_retrained(rows, out / "retrained.png")
         files.append("retrained.png")
-        md.append("| # | origin | architecture | accuracy % | split | epochs |\n|---|---|---|---|---|---|")
+        costs = _costs(sp, [r["arch_str"] for r in rows], config.get("table", {}))
+        head = "".join(f" {c} |" for c in costs)
+        md.append(
+            f"| # | origin | architecture | accuracy % | split | epochs |{head}\n|---|---|---|---|---|---|"
+            + "---|" * len(costs)
+        )
         for i, r in enumerate(rows):
+            extra = "".join(f" {_fmt(float(v[i]), 3)} |" for v in costs.values())
             md.append(
-                f"| {i} | {r['origin']} | {_code(r['arch_str'])} | {_fmt(r['test_acc'], 2)} | {r['split']} | {r['epochs']} |"
+                f"| {i} | {r['origin']} | {_code(r['arch_str'])} | {_fmt(r['test_acc'], 2)} | {r['split']} | "
+                f"{r['epochs']} |{extra}"
             )
         md.append("\n![retrained](retrained.png)\n")
     else:
@@ -302,6 +323,29 @@ def write_report(
         files.append("report.html")
         paths["html"] = "report.html"
     return paths
+
+
+def _space(config: Mapping[str, Any]) -> Any:
+    """The run's search space (``[space] name``; ``nb201`` for configs from before spaces)."""
+    from predictor.spaces import get_space
+
+    return get_space(config.get("space", {}).get("name", "nb201"))
+
+
+def _space_line(sp: Any) -> str:
+    size = f"{sp.size:,}" if sp.enumerable else f"{float(sp.size):.2e}"
+    classes = f", {sp.num_unique:,} up to isomorphism" if sp.enumerable else ""
+    return f"{size} architectures{classes}; {sp.num_slots} slots x {len(sp.ops)} ops ({', '.join(sp.ops)})."
+
+
+def _costs(sp: Any, archs: list[str], table_cfg: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Exact cost columns of ``archs`` for the macro network of ``[table]`` (as the lookup table has them)."""
+    macro = {k: v for k, v in table_cfg.items() if k in sp.macro_defaults()}
+    try:
+        c = sp.costs(sp.encode(archs), macro)
+    except Exception:  # noqa: BLE001 - a report never fails on a cost column
+        return {}
+    return {k: np.asarray(c[k], dtype=np.float64) for k in ("params_m", "flops_m") if k in c}
 
 
 def _code(arch: Any) -> str:

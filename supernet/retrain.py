@@ -39,17 +39,23 @@ from .data import (
     load_images,
     num_batches,
 )
-from .models.network import NB201Network
+from .models.registry import build_network, network_option_names
 
 FORMAT = "nasgcn-retrain/1"
 
 
 @dataclass
 class RetrainConfig(RunOptions):
-    """Recipe of a stand-alone training run (defaults = the ``nb201`` preset); data fields come first."""
+    """Recipe of a stand-alone training run (defaults = the ``nb201`` preset); data fields come first.
 
+    Model options apply where the space's network takes them (``channels``/``cells``: NB201;
+    ``width``: chain spaces) and are ignored elsewhere, so one preset serves every space.
+    """
+
+    space: str = "nb201"
     channels: int = 16
     cells: int = 5
+    width: float = 1.0
     epochs: int = 200
     batch_size: int = 256
     lr: float = 0.1
@@ -66,8 +72,8 @@ class RetrainConfig(RunOptions):
 
 PRESETS: dict[str, dict[str, Any]] = {
     "nb201": {},
-    "cpu-small": {"epochs": 10, "batch_size": 128, "lr": 0.05, "channels": 8, "cells": 2},
-    "tiny": {"epochs": 2, "batch_size": 64, "lr": 0.05, "channels": 4, "cells": 1, "limit_train": 512},
+    "cpu-small": {"epochs": 10, "batch_size": 128, "lr": 0.05, "channels": 8, "cells": 2, "width": 0.5},
+    "tiny": {"epochs": 2, "batch_size": 64, "lr": 0.05, "channels": 4, "cells": 1, "width": 0.25, "limit_train": 512},
 }
 
 
@@ -82,12 +88,37 @@ def preset(name: str, **overrides: Any) -> RetrainConfig:
 _RUNTIME = ("device", "progress")
 
 
+_ADDED = {"space": "nb201", "width": 1.0}  # fields newer than some checkpoints (their values then)
+
+
+_MODEL = ("channels", "cells", "width")
+
+
+def _unused(cfg: RetrainConfig) -> set[str]:
+    """Model options the space's network does not take (not part of its recipe)."""
+    return set(_MODEL) - network_option_names(cfg.space)
+
+
 def _recipe(cfg: RetrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in asdict(cfg).items() if k not in _RUNTIME}
+    skip = set(_RUNTIME) | _unused(cfg)
+    return {k: v for k, v in asdict(cfg).items() if k not in skip}
+
+
+def make_network(cfg: RetrainConfig, row: Any, num_classes: int, in_channels: int) -> torch.nn.Module:
+    """The stand-alone network of ``row`` in ``cfg.space`` with the model options that space takes."""
+    options = {
+        "channels": cfg.channels,
+        "cells": cfg.cells,
+        "width": cfg.width,
+        "num_classes": num_classes,
+        "in_channels": in_channels,
+    }
+    names = network_option_names(cfg.space)
+    return build_network(cfg.space, tuple(int(i) for i in row), **{k: v for k, v in options.items() if k in names})
 
 
 def _train_one(
-    net: NB201Network,
+    net: torch.nn.Module,
     cfg: RetrainConfig,
     data: DataSplits,
     folder: Path,
@@ -109,7 +140,8 @@ def _train_one(
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
         if ckpt.get("format") != FORMAT or ckpt.get("arch_str") != net.arch_str:
             raise NasgcnError(f"{ckpt_path}: checkpoint of another run; remove it or choose another --out")
-        saved = {k: v for k, v in json.loads(ckpt["config"]).items() if k not in _RUNTIME}
+        skip = set(_RUNTIME) | _unused(cfg)
+        saved = {k: v for k, v in {**_ADDED, **json.loads(ckpt["config"])}.items() if k not in skip}
         if saved != _recipe(cfg):
             diff = sorted(k for k in saved if saved[k] != _recipe(cfg).get(k))
             raise NasgcnError(f"{ckpt_path}: made with a different recipe ({', '.join(diff)}); choose another --out")
@@ -230,6 +262,17 @@ def _logged(path: Path, arch: str, cfg: RetrainConfig) -> bool:
     return False
 
 
+def _record_log_space(log_path: Path, space: str) -> None:
+    """Give the log a ``.meta.json`` naming its space (refusing a log of another space)."""
+    from predictor.logs import log_space
+
+    get_space(space).check_compatible(log_space(log_path), f"retrain log {log_path}")
+    sidecar = Path(str(log_path) + ".meta.json")
+    if not sidecar.exists():
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(sidecar, {"space": space, "source": "retrain"})
+
+
 def retrain(
     archs: list[str] | np.ndarray,
     config: RetrainConfig,
@@ -247,7 +290,7 @@ def retrain(
     cfg = config
     if cfg.split not in ("val", "test"):
         raise NasgcnError(f"split must be 'val' or 'test', got {cfg.split!r}")
-    space = get_space("nb201")
+    space = get_space(cfg.space)
     ids = space.encode(list(archs)) if not isinstance(archs, np.ndarray) else np.atleast_2d(archs)
     out_dir = Path(out_dir)
     log_path = Path(log) if log is not None else out_dir / "retrain.csv"
@@ -264,14 +307,15 @@ def retrain(
     else:
         held = data.val
     normalize = Normalizer(data.mean, data.std)
+    _record_log_space(log_path, space.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "retrain_config.json", {"format": FORMAT, **asdict(cfg), "data": data.info})
     records = []
     for row in ids:
         arch = space.format(row)
-        folder = out_dir / str(int(space.index_of(row)[0]))
+        folder = out_dir / (str(int(space.index_of(row)[0])) if space.enumerable else arch)
         torch.manual_seed(cfg.seed)
-        net = NB201Network(row, cfg.channels, cfg.cells, data.num_classes, data.in_channels).to(device)
+        net = make_network(cfg, row, data.num_classes, data.in_channels).to(device)
         trained = _train_one(net, cfg, data, folder, device, max_epochs)
         if not trained["finished"]:
             continue

@@ -1,26 +1,63 @@
 """Architecture samplers for supernet training, all behind one small interface.
 
 A sampler answers, for each optimizer step, the list of paths whose gradients are
-accumulated before that step (``next_group``). A path is 6 op ids, or a ``(6, 5)``
-boolean op mask for the path-dropout mixture. Every sampler owns a numpy
-``Generator``, so sampling never touches global RNG state, and
-``state_dict``/``load_state_dict`` restore its stream exactly (resume, and identical
-streams on every DDP rank from the same seed).
+accumulated before that step (``next_group``). A path is one op id per slot of the search
+space (``space.num_slots``), or a ``(num_slots, len(space.ops))`` boolean op mask for the
+path-dropout mixture. Samplers read only the space contract (slots, ops, exact costs), so
+they work on every space (``make_sampler(name, space=...)``, default ``nb201``, whose streams
+are unchanged). Every sampler owns a numpy ``Generator``, so sampling never touches global
+RNG state, and ``state_dict``/``load_state_dict`` restore its stream exactly (resume, and
+identical streams on every DDP rank from the same seed).
+
+Space-specific knowledge a sampler may use (the balanced sampler's groups, ops that compute
+nothing) is registered per space with :func:`register_sampling`; NB201 registers its cell
+depth groups in :mod:`supernet.sampling_nb201`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from predictor.errors import NasgcnError
-from predictor.spaces import get_space
-from predictor.spaces.nb201 import EDGES, OPS
+from predictor.spaces import SearchSpace, get_space
 
-NUM_EDGES, NUM_OPS = len(EDGES), len(OPS)
 Path = tuple[int, ...] | np.ndarray
+SpaceLike = str | SearchSpace
+
+
+@dataclass(frozen=True)
+class SpaceSampling:
+    """What a space tells the samplers beyond its contract (registered by name)."""
+
+    balanced_groups: Callable[[SearchSpace], list[np.ndarray]] | None = None
+    zero_ops: tuple[int, ...] = ()  # ops that compute nothing (NB201's ``none``): never in a mixture
+
+
+_SAMPLING: dict[str, SpaceSampling] = {}
+
+
+def register_sampling(
+    space: str, balanced_groups: Callable[[SearchSpace], list[np.ndarray]] | None = None, zero_ops: tuple[int, ...] = ()
+) -> None:
+    """Register space-specific sampling knowledge for ``space`` (see :class:`SpaceSampling`)."""
+    _SAMPLING[space] = SpaceSampling(balanced_groups, tuple(zero_ops))
+
+
+def sampling_of(space: SearchSpace) -> SpaceSampling:
+    return _SAMPLING.get(space.name, SpaceSampling())
+
+
+def parametric_ops(space: SearchSpace) -> np.ndarray:
+    """Which ops hold parameters: an architecture using op ``j`` on every slot has more parameters
+    than the cheapest such uniform architecture (from the space's exact costs)."""
+    n_ops = len(space.ops)
+    uniform = np.repeat(np.arange(n_ops, dtype=np.int64)[:, None], space.num_slots, axis=1)
+    params = np.asarray(space.costs(uniform)["params"], dtype=np.int64)
+    return params > params.min()
 
 
 class ArchSampler:
@@ -28,152 +65,162 @@ class ArchSampler:
 
     name = "base"
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, space: SpaceLike = "nb201") -> None:
         self.seed = seed
+        self.space = get_space(space)
+        self.num_slots, self.num_ops = self.space.num_slots, len(self.space.ops)
         self.rng = np.random.default_rng(seed)
 
     def next_group(self, step: int = 0, total_steps: int = 1) -> list[Path]:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "seed": self.seed, "rng": self.rng.bit_generator.state}
+        return {"name": self.name, "seed": self.seed, "space": self.space.name, "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("name") != self.name:
             raise NasgcnError(f"sampler state is for {state.get('name')!r}, not {self.name!r}")
+        self.space.check_compatible(state.get("space", "nb201"), "sampler state")
         self.rng.bit_generator.state = state["rng"]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(seed={self.seed})"
+        return f"{type(self).__name__}(seed={self.seed}, space={self.space.name!r})"
 
 
 class UniformSampler(ArchSampler):
-    """Uniform single path (SPOS): one architecture drawn uniformly from the 15,625 per step."""
+    """Uniform single path (SPOS): each slot's op drawn uniformly (one architecture per step)."""
 
     name = "uniform"
 
     def next_group(self, step: int = 0, total_steps: int = 1) -> list[Path]:
-        return [tuple(int(i) for i in self.rng.integers(0, NUM_OPS, NUM_EDGES))]
-
-
-def effective_depth(ids: np.ndarray) -> np.ndarray:
-    """Convolutions on the deepest live input->output path of each cell (0..3; -1 = cut off).
-
-    The four input->output paths of the NB201 cell are 3<-0, 3<-1<-0, 3<-2<-0 and
-    3<-2<-1<-0; a path with a ``none`` edge carries nothing, and every other op counts 1
-    if it is a convolution. ``ids``: (n, 6) op ids in edge-slot order.
-    """
-    ids = np.atleast_2d(np.asarray(ids))
-    slot = {edge: i for i, edge in enumerate(EDGES)}
-    paths = ([(0, 3)], [(0, 1), (1, 3)], [(0, 2), (2, 3)], [(0, 1), (1, 2), (2, 3)])
-    none, convs = OPS.index("none"), [OPS.index("nor_conv_1x1"), OPS.index("nor_conv_3x3")]
-    depth = np.full(len(ids), -1, dtype=np.int64)
-    for path in paths:
-        ops = ids[:, [slot[e] for e in path]]
-        live = (ops != none).all(1)
-        depth = np.where(live, np.maximum(depth, np.isin(ops, convs).sum(1)), depth)
-    return depth
+        return [tuple(int(i) for i in self.rng.integers(0, self.num_ops, self.num_slots))]
 
 
 class BalancedSampler(ArchSampler):
-    """Depth-balanced single path: uniform over three depth groups, then over the cells in it.
+    """Depth-balanced single path: uniform over depth groups, then uniform inside the group.
 
-    Why: drawn uniformly, only a few percent of cells stack three convolutions on one
-    path, so a uniform supernet trains the deep cells least and ranks them low, while
-    stand-alone training ranks them high (NB201's best cells are deep). The groups are
-    the effective depth (:func:`effective_depth`) 0-1, 2 and 3, each drawn with
-    probability 1/3; cut-off cells (no live path) are never drawn. The idea is the
-    "balanced" sampling of the few-shot NAS supernets whose accuracies are in the
-    reference data (Kendall tau 0.64 -> 0.72 and 0.71 -> 0.74 over the space there). On the
-    small CIFAR-10 supernets of ``benchmarks/supernet_cifar_small.py`` it was steadier than
-    uniform sampling (16 px, 90 epochs, seeds 0 / 1: 0.420 / 0.451 against 0.424 / 0.203).
+    Why: drawn uniformly, deep architectures are rare, so a uniform supernet trains them least
+    and ranks them low, while stand-alone training ranks them high.
+
+    * NB201 (registered groups, :mod:`supernet.sampling_nb201`): the cell's effective depth 0-1,
+      2 and 3, each with probability 1/3; cut-off cells are never drawn. The idea is the
+      "balanced" sampling of the few-shot NAS supernets in the reference data (Kendall tau
+      0.64 -> 0.72 and 0.71 -> 0.74). On the small CIFAR-10 supernets of
+      ``benchmarks/supernet_cifar_small.py`` it was steadier than uniform sampling (16 px, 90
+      epochs, seeds 0 / 1: 0.420 / 0.451 against 0.424 / 0.203).
+    * Chain spaces (a ``skip`` block): depth = number of non-skip layers, drawn uniformly in
+      0..L; then which layers are non-skip (uniform subset) and their blocks (uniform over the
+      non-skip blocks). Every architecture of a given depth is equally likely. Uniform sampling
+      would concentrate on depths near ``L (n_ops - 1) / n_ops``.
+    * Other spaces (no groups, no skip): uniform.
     """
 
     name = "balanced"
 
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__(seed)
-        grid = get_space("nb201").all_ids()
-        depth = effective_depth(grid)
-        self.groups = [grid[np.isin(depth, d)] for d in ((0, 1), (2,), (3,))]
+    def __init__(self, seed: int = 0, space: SpaceLike = "nb201") -> None:
+        super().__init__(seed, space)
+        groups = sampling_of(self.space).balanced_groups
+        self.groups = groups(self.space) if groups is not None else None
+        self.skip_op = getattr(self.space, "skip_op", None)
+        self.others = np.array([o for o in range(self.num_ops) if o != self.skip_op], dtype=np.int64)
 
     def next_group(self, step: int = 0, total_steps: int = 1) -> list[Path]:
-        cells = self.groups[int(self.rng.integers(len(self.groups)))]
-        return [tuple(int(i) for i in cells[int(self.rng.integers(len(cells)))])]
+        if self.groups is not None:
+            cells = self.groups[int(self.rng.integers(len(self.groups)))]
+            return [tuple(int(i) for i in cells[int(self.rng.integers(len(cells)))])]
+        if self.skip_op is None:
+            return [tuple(int(i) for i in self.rng.integers(0, self.num_ops, self.num_slots))]
+        depth = int(self.rng.integers(self.num_slots + 1))
+        ids = np.full(self.num_slots, self.skip_op, dtype=np.int64)
+        where = self.rng.choice(self.num_slots, depth, replace=False)
+        ids[where] = self.others[self.rng.integers(0, len(self.others), depth)]
+        return [tuple(int(i) for i in ids)]
 
 
 class WeightedSampler(ArchSampler):
-    """Single path with each edge's op drawn from fixed weights (default: convolutions twice as often).
+    """Single path with each slot's op drawn from fixed weights (default: parametric ops twice as often).
 
     Why: on the small CIFAR-10 supernets of ``benchmarks/supernet_cifar_small.py`` the uniform and
-    depth-balanced supernets overrate ``skip_connect`` and ``avg_pool_3x3`` and underrate the
-    convolutions on almost every edge (the parameter-free ops need no training, a convolution's
-    weights only learn on the steps that draw it). Drawing the parametric ops more often gives their
-    weights more of the training. ``weights`` are per op in :data:`OPS` order (``none``,
-    ``skip_connect``, ``nor_conv_1x1``, ``nor_conv_3x3``, ``avg_pool_3x3``), normalized; every op keeps
-    a positive probability so every path is still trained.
+    depth-balanced supernets overrate the parameter-free ops and underrate the convolutions on
+    almost every edge (parameter-free ops need no training; a convolution's weights only learn on
+    the steps that draw it). Drawing the parametric ops more often gives their weights more of the
+    training. ``weights`` are per op in ``space.ops`` order, normalized; by default 2 for ops with
+    parameters (:func:`parametric_ops`) and 1 otherwise (NB201: 1, 1, 2, 2, 1). Every op keeps a
+    positive probability so every path is still trained.
     """
 
     name = "weighted"
 
-    def __init__(self, seed: int = 0, weights: tuple[float, ...] = (1.0, 1.0, 2.0, 2.0, 1.0)) -> None:
-        super().__init__(seed)
+    def __init__(self, seed: int = 0, weights: tuple[float, ...] | None = None, space: SpaceLike = "nb201") -> None:
+        super().__init__(seed, space)
+        if weights is None:
+            weights = tuple(np.where(parametric_ops(self.space), 2.0, 1.0))
         w = np.asarray(weights, dtype=np.float64)
-        if w.shape != (NUM_OPS,) or not np.all(np.isfinite(w)) or (w <= 0).any():
-            raise NasgcnError(f"op weights must be {NUM_OPS} positive numbers ({', '.join(OPS)}), got {weights!r}")
+        if w.shape != (self.num_ops,) or not np.all(np.isfinite(w)) or (w <= 0).any():
+            raise NasgcnError(
+                f"op weights must be {self.num_ops} positive numbers ({', '.join(self.space.ops)}), got {weights!r}"
+            )
         self.probs = w / w.sum()
 
     def next_group(self, step: int = 0, total_steps: int = 1) -> list[Path]:
-        return [tuple(int(i) for i in self.rng.choice(NUM_OPS, NUM_EDGES, p=self.probs))]
+        return [tuple(int(i) for i in self.rng.choice(self.num_ops, self.num_slots, p=self.probs))]
 
 
 class FairSampler(ArchSampler):
-    """FairNAS strict fairness: 5 paths per step that use every op of every edge exactly once.
+    """FairNAS strict fairness: ``n_ops`` paths per step that use every op of every slot exactly once.
 
-    An independent random permutation of the 5 ops per edge; the group's paths are the
+    An independent random permutation of the ops per slot; the group's paths are the
     columns. The trainer accumulates their gradients (on the same batch) into one step.
     """
 
     name = "fair"
 
     def next_group(self, step: int = 0, total_steps: int = 1) -> list[Path]:
-        perms = np.stack([self.rng.permutation(NUM_OPS) for _ in range(NUM_EDGES)])  # (6, 5)
-        return [tuple(int(i) for i in perms[:, j]) for j in range(NUM_OPS)]
+        perms = np.stack([self.rng.permutation(self.num_ops) for _ in range(self.num_slots)])  # (slots, ops)
+        return [tuple(int(i) for i in perms[:, j]) for j in range(self.num_ops)]
 
 
 class DropoutSampler(ArchSampler):
     """Path dropout (Bender et al., 2018): the full mixture with ops dropped at a rising rate.
 
-    Each step returns one ``(6, 5)`` op mask: every non-``none`` op of every edge is kept
+    Each step returns one ``(num_slots, n_ops)`` op mask: every op of every slot is kept
     independently with probability ``1 - p(t)``, where ``p`` ramps linearly from 0 to
     ``max_drop`` over training (``t = step / total_steps``). One mask per batch (not per
-    example). An edge with every op dropped is a ``none`` edge; a fully cut-off path is
-    allowed (the supernet returns zeros for it) and simply trains the head.
+    example). Ops that compute nothing (NB201's ``none``) are never kept; on NB201 an edge with
+    every op dropped is a ``none`` edge and a fully cut-off path simply trains the head. Spaces
+    without such an op (chain spaces: a layer must compute something) keep one uniformly drawn
+    op in a slot whose ops were all dropped.
     """
 
     name = "dropout"
 
-    def __init__(self, seed: int = 0, max_drop: float = 0.5) -> None:
-        super().__init__(seed)
+    def __init__(self, seed: int = 0, max_drop: float = 0.5, space: SpaceLike = "nb201") -> None:
+        super().__init__(seed, space)
         if not 0.0 <= max_drop < 1.0:
             raise NasgcnError(f"max_drop must be in [0, 1), got {max_drop}")
         self.max_drop = max_drop
+        self.zero_ops = list(sampling_of(self.space).zero_ops)
 
     def drop_rate(self, step: int, total_steps: int) -> float:
         return self.max_drop * min(1.0, step / max(1, total_steps))
 
     def next_group(self, step: int = 0, total_steps: int = 1) -> list[Path]:
-        keep = self.rng.random((NUM_EDGES, NUM_OPS)) >= self.drop_rate(step, total_steps)
-        keep[:, 0] = False  # `none` contributes nothing
+        keep = self.rng.random((self.num_slots, self.num_ops)) >= self.drop_rate(step, total_steps)
+        if self.zero_ops:
+            keep[:, self.zero_ops] = False  # a zero op contributes nothing
+        else:
+            empty = np.flatnonzero(~keep.any(1))
+            if len(empty):
+                keep[empty, self.rng.integers(0, self.num_ops, len(empty))] = True
         return [keep]
 
 
 class SubspaceSampler(ArchSampler):
-    """Restricts another sampler to a sub-space by fixing the op of some edges.
+    """Restricts another sampler to a sub-space by fixing the op of some slots.
 
-    ``fixed`` maps edge slot (0..5) to op (id or name); e.g. ``{0: "nor_conv_3x3"}`` gives
-    one few-shot sub-supernet of a split on edge 1←0. Fixed slots are overwritten in
-    every path of the wrapped sampler's group (so FairNAS fairness holds on free edges).
+    ``fixed`` maps slot (0..num_slots-1) to op (id or name); e.g. ``{0: "nor_conv_3x3"}`` on NB201
+    gives one few-shot sub-supernet of a split on edge 1<-0. Fixed slots are overwritten in
+    every path of the wrapped sampler's group (so FairNAS fairness holds on free slots).
     """
 
     name = "subspace"
@@ -181,22 +228,26 @@ class SubspaceSampler(ArchSampler):
     def __init__(self, base: ArchSampler, fixed: Mapping[int, int | str]) -> None:
         self.base = base
         self.seed = base.seed
+        self.space, self.num_slots, self.num_ops = base.space, base.num_slots, base.num_ops
+        zero = set(sampling_of(self.space).zero_ops)
         self.fixed: dict[int, int] = {}
+        ops = list(self.space.ops)
         for slot, op in fixed.items():
             slot = int(slot)
-            if not 0 <= slot < NUM_EDGES:
-                raise NasgcnError(f"edge slot must be in 0..{NUM_EDGES - 1}, got {slot}")
-            op_id = OPS.index(op) if isinstance(op, str) and op in OPS else op
-            if not isinstance(op_id, (int, np.integer)) or not 0 <= int(op_id) < NUM_OPS:
-                raise NasgcnError(f"unknown op {op!r} for edge slot {slot} (ops: {', '.join(OPS)})")
+            if not 0 <= slot < self.num_slots:
+                raise NasgcnError(f"slot must be in 0..{self.num_slots - 1} for space {self.space.name!r}, got {slot}")
+            op_id = ops.index(op) if isinstance(op, str) and op in ops else op
+            if not isinstance(op_id, (int, np.integer)) or not 0 <= int(op_id) < self.num_ops:
+                raise NasgcnError(f"unknown op {op!r} for slot {slot} (ops: {', '.join(ops)})")
             self.fixed[slot] = int(op_id)
+        self._zero = zero
 
     def _apply(self, path: Path) -> Path:
-        if isinstance(path, np.ndarray) and path.shape == (NUM_EDGES, NUM_OPS):
+        if isinstance(path, np.ndarray) and path.shape == (self.num_slots, self.num_ops):
             mask = path.copy()
             for slot, op in self.fixed.items():
                 mask[slot] = False
-                mask[slot, op] = op != 0
+                mask[slot, op] = op not in self._zero
             return mask
         ids = list(path)
         for slot, op in self.fixed.items():
@@ -207,7 +258,7 @@ class SubspaceSampler(ArchSampler):
         return [self._apply(p) for p in self.base.next_group(step, total_steps)]
 
     def contains(self, ids: np.ndarray) -> np.ndarray:
-        """Which rows of ``ids`` (n, 6) lie in the sub-space."""
+        """Which rows of ``ids`` (n, num_slots) lie in the sub-space."""
         ids = np.atleast_2d(np.asarray(ids))
         ok = np.ones(len(ids), dtype=bool)
         for slot, op in self.fixed.items():
@@ -223,7 +274,7 @@ class SubspaceSampler(ArchSampler):
         self.base.load_state_dict(state["base"])
 
     def __repr__(self) -> str:
-        fixed = ", ".join(f"{EDGES[s][1]}<-{EDGES[s][0]}={OPS[o]}" for s, o in self.fixed.items())
+        fixed = ", ".join(f"{self.space.slot_names[s]}={self.space.ops[o]}" for s, o in self.fixed.items())
         return f"SubspaceSampler({self.base!r}, {fixed})"
 
 
@@ -236,11 +287,38 @@ SAMPLERS: dict[str, type[ArchSampler]] = {
 }
 
 
-def make_sampler(name: str, seed: int = 0, fixed: Mapping[int, int | str] | None = None, **options: Any) -> ArchSampler:
-    """Sampler by name (``uniform``, ``balanced``, ``weighted``, ``fair``, ``dropout``), optionally restricted to a sub-space."""
+def make_sampler(
+    name: str,
+    seed: int = 0,
+    fixed: Mapping[int, int | str] | None = None,
+    space: SpaceLike = "nb201",
+    **options: Any,
+) -> ArchSampler:
+    """Sampler by name (``uniform``, ``balanced``, ``weighted``, ``fair``, ``dropout``) for ``space``,
+    optionally restricted to a sub-space (``fixed``: slot -> op)."""
     try:
         cls = SAMPLERS[name]
     except KeyError:
         raise NasgcnError(f"unknown sampler {name!r} (choose from {', '.join(SAMPLERS)})") from None
-    sampler = cls(seed, **options) if options else cls(seed)
+    sampler = cls(seed, space=space, **options)
     return SubspaceSampler(sampler, fixed) if fixed else sampler
+
+
+from .sampling_nb201 import ZERO_OPS, depth_groups, effective_depth  # noqa: E402  (effective_depth re-exported)
+
+register_sampling("nb201", balanced_groups=depth_groups, zero_ops=ZERO_OPS)
+
+__all__ = [
+    "ArchSampler",
+    "BalancedSampler",
+    "DropoutSampler",
+    "FairSampler",
+    "SubspaceSampler",
+    "UniformSampler",
+    "WeightedSampler",
+    "SAMPLERS",
+    "effective_depth",
+    "make_sampler",
+    "parametric_ops",
+    "register_sampling",
+]

@@ -18,6 +18,12 @@ Two layers:
 * :class:`SupernetShifting` binds it to a supernet (``forward(x, arch)``), a
   training and a validation dataset, an SGD optimizer and a run directory.
 
+Every space works: architectures are asked of the space (``sample``, ``mutate``,
+``crossover``, ``canonical_ids`` for one visit per isomorphism class, ``costs`` for
+exact FLOPs/params bounds), never listed, so a space of 10^21 architectures (fbnet) is
+searched like NB201's 15,625. Hardware bounds come from tables (matched by ``arch_str``)
+or from cost models that price any architecture (latency model files).
+
 Randomness is derived from ``(random_state, generation)`` so a run resumed after a
 kill reproduces the uninterrupted run exactly on the same machine.
 """
@@ -28,21 +34,21 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from predictor.costs import MacroConfig, nb201_costs
 from predictor.errors import NasgcnError
 from predictor.io import atomic_path, dumps, write_json_atomic, write_text_atomic
-from predictor.spaces import get_space
+from predictor.spaces import SearchSpace, get_space
 
-ArchIds = np.ndarray  # (6,) int64 op ids of one NB201 cell
-Constraint = Callable[[np.ndarray], np.ndarray]  # (n, 6) ids -> (n,) bool "allowed"
+ArchIds = np.ndarray  # (num_slots,) int64 op ids of one architecture of the space
+Constraint = Callable[[np.ndarray], np.ndarray]  # (n, num_slots) ids -> (n,) bool "allowed"
 
-COST_COLUMNS = ("params_m", "flops_m")
+#: Columns every space computes exactly (``space.costs``); others come from tables.
+COST_COLUMNS = ("params_m", "flops_m", "params", "macs")
 
 
 # ----------------------------------------------------------------------------------
@@ -132,57 +138,118 @@ class ShiftingConfig:
 # ----------------------------------------------------------------------------------
 # constraints
 # ----------------------------------------------------------------------------------
+def _macro_dict(macro: Any) -> dict[str, Any] | None:
+    """Macro-network options as a plain mapping (a dataclass such as a space's config, or a dict)."""
+    if macro is None:
+        return None
+    if is_dataclass(macro) and not isinstance(macro, type):
+        return dict(asdict(macro))
+    if isinstance(macro, Mapping):
+        return dict(macro)
+    raise NasgcnError(f"macro options must be a mapping, got {type(macro).__name__}")
+
+
+class _ColumnLookup:
+    """Values of one table column for op-id rows, matched by ``arch_str``.
+
+    Why two modes: a table of a small space is matched exactly through a vector indexed
+    by :meth:`SearchSpace.index_of` (a whole population at once); a large space (fbnet)
+    cannot be indexed, so rows are matched by string, falling back to the canonical
+    member of their isomorphism class (a chain's commuting identity layers cost nothing,
+    so equivalent architectures run the same network).
+    """
+
+    def __init__(self, sp: SearchSpace, archs: Sequence[str], values: np.ndarray) -> None:
+        self.sp = sp
+        ids = sp.encode(list(archs))
+        vals = np.asarray(values, dtype=np.float64)
+        if sp.enumerable:
+            self.dense: np.ndarray | None = np.full(sp.size, np.nan)
+            self.dense[sp.index_of(ids)] = vals
+            self.by_str: dict[str, float] = {}
+        else:
+            self.dense = None
+            self.by_str = dict(zip(sp.decode(ids), vals.tolist(), strict=True))
+            for a, v in zip(sp.decode(sp.canonical_ids(ids)), vals.tolist(), strict=True):
+                self.by_str.setdefault("~" + a, v)
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        sp = self.sp
+        if self.dense is not None:
+            return self.dense[sp.index_of(ids)]
+        canon = sp.decode(sp.canonical_ids(ids))
+        return np.array(
+            [self.by_str.get(a, self.by_str.get("~" + c, np.nan)) for a, c in zip(sp.decode(ids), canon, strict=True)],
+            dtype=np.float64,
+        )
+
+
 def make_constraint(
     max_values: Mapping[str, float] | None = None,
     table: Any | None = None,
-    macro: MacroConfig | None = None,
+    macro: Mapping[str, Any] | Any | None = None,
     min_values: Mapping[str, float] | None = None,
-    space: str = "nb201",
+    space: str | SearchSpace = "nb201",
+    sources: Sequence[Any] = (),
 ) -> Constraint:
     """A vectorized predicate ``ids -> allowed`` from column bounds.
 
-    ``params_m``/``flops_m`` are computed exactly for the macro network ``macro``;
-    any other column (a latency, an energy, ``pred``) is looked up by ``arch_str``
-    in ``table`` (a :class:`~predictor.lookup.LookupTable`, a ``HardwareTable`` or
-    anything with ``columns`` / ``__getitem__`` and an ``arch_str`` column).
-    Architectures missing from the table or with NaN values are rejected.
+    ``params_m``/``flops_m`` (and ``params``/``macs``) are computed exactly by the
+    space (:meth:`SearchSpace.costs`) for the macro network ``macro`` (a mapping of
+    the space's macro options, or a dataclass of them); any other column (a latency,
+    an energy, ``pred``) is looked up by ``arch_str`` in ``table`` (a
+    :class:`~predictor.lookup.LookupTable`, a ``HardwareTable`` or anything with
+    ``columns`` / ``__getitem__`` and an ``arch_str`` column). Architectures missing
+    from the table (and from their class) or with NaN values are rejected. ``sources`` are
+    cost models that price any architecture (``columns`` and ``predict(ids) -> {col: (mean,
+    std)}``, e.g. :func:`predictor.search.load_cost_source` of a latency model file): on a space
+    too large to tabulate they bound columns no table can cover; they win over ``table``.
     """
     sp = get_space(space)
+    owner = {c: src for src in reversed(list(sources)) for c in src.columns}
     bounds: list[tuple[str, float, bool]] = []  # (column, value, is_max)
     for col, v in (max_values or {}).items():
         bounds.append((col, float(v), True))
     for col, v in (min_values or {}).items():
         bounds.append((col, float(v), False))
-    lookups: dict[str, np.ndarray] = {}
+    lookups: dict[str, _ColumnLookup] = {}
     table_cols = _table_columns(table) if table is not None else {}
-    if any(col not in COST_COLUMNS for col, _, _ in bounds):
+    if any(col not in COST_COLUMNS and col not in owner for col, _, _ in bounds):
         if table is None:
-            cols = [c for c, _, _ in bounds if c not in COST_COLUMNS]
+            cols = [c for c, _, _ in bounds if c not in COST_COLUMNS and c not in owner]
             raise NasgcnError(
                 f"constraint column(s) {', '.join(cols)} need a table (lookup or hardware table); "
                 f"only {', '.join(COST_COLUMNS)} are computed exactly"
             )
         if "arch_str" not in table_cols:
             raise NasgcnError("the constraint table has no 'arch_str' column")
-        index = sp.index_of(sp.encode(list(table_cols["arch_str"])))
     for col, _, _ in bounds:
-        if col in COST_COLUMNS or col in lookups:
+        if col in COST_COLUMNS or col in lookups or col in owner:
             continue
         if col not in table_cols:
             raise NasgcnError(f"no column {col!r} to constrain; the table has: {', '.join(table_cols)}")
-        dense = np.full(sp.size, np.nan)
-        dense[index] = np.asarray(table_cols[col], dtype=np.float64)
-        lookups[col] = dense
-    cfg = macro or MacroConfig()
+        lookups[col] = _ColumnLookup(sp, list(table_cols["arch_str"]), table_cols[col])
+    cfg = _macro_dict(macro)
+    if any(c in COST_COLUMNS for c, _, _ in bounds):
+        sp.costs(sp.sample(1, 0), cfg)  # refuse options the space does not know, now rather than mid-search
 
     def allowed(ids: np.ndarray) -> np.ndarray:
         ids = sp.validate_ids(np.atleast_2d(ids))
         ok = np.ones(len(ids), dtype=bool)
-        if not bounds:
+        if not bounds or not len(ids):
             return ok
-        costs = nb201_costs(ids, cfg) if any(c in COST_COLUMNS for c, _, _ in bounds) else {}
+        costs = sp.costs(ids, cfg) if any(c in COST_COLUMNS for c, _, _ in bounds) else {}
+        priced: dict[int, Mapping[str, Any]] = {}
         for col, v, is_max in bounds:
-            vals = costs[col] if col in COST_COLUMNS else lookups[col][sp.index_of(ids)]
+            if col in COST_COLUMNS:
+                vals = np.asarray(costs[col], dtype=np.float64)
+            elif col in owner:
+                src = owner[col]
+                if id(src) not in priced:
+                    priced[id(src)] = src.predict(ids)
+                vals = np.asarray(priced[id(src)][col][0], dtype=np.float64).reshape(-1)
+            else:
+                vals = lookups[col](ids)
             with np.errstate(invalid="ignore"):
                 ok &= (vals <= v) if is_max else (vals >= v)
             ok &= ~np.isnan(vals)
@@ -210,11 +277,12 @@ def seed_from_table(
     column: str = "pred",
     unique: bool = True,
     exclude_dead: bool = True,
-    space: str = "nb201",
+    space: str | SearchSpace = "nb201",
 ) -> np.ndarray:
     """The ``n`` best architectures of a table by ``column`` that satisfy ``constraint``.
 
-    One per isomorphism class when ``unique``. Returns op ids ``(m, 6)``, ``m <= n``.
+    One per isomorphism class (:meth:`SearchSpace.canonical_ids`, so any space, also one
+    too large to enumerate) when ``unique``. Returns op ids ``(m, num_slots)``, ``m <= n``.
     """
     sp = get_space(space)
     cols = _table_columns(table)
@@ -229,9 +297,8 @@ def seed_from_table(
         ok &= ~sp.is_dead(ids)
     order = np.argsort(-np.where(ok, score, -np.inf), kind="stable")
     order = order[ok[order]]
-    if unique:
-        iso = sp.iso_class(ids[order])
-        _, first = np.unique(iso, return_index=True)
+    if unique and len(order):
+        _, first = np.unique(sp.canonical_ids(ids[order]), axis=0, return_index=True)
         order = order[np.sort(first)]
     return ids[order[:n]]
 
@@ -262,10 +329,12 @@ class SearchState:
 
 
 class EvolutionSearch:
-    """SPOS-style evolution over NB201 op-id vectors with an injected train/score pair.
+    """SPOS-style evolution over a space's op-id vectors with an injected train/score pair.
 
-    ``step(ids)`` is called once per candidate before ``score(ids)`` (that is the
-    shifting); both receive a ``(6,)`` int array. ``score`` returns higher-is-better
+    Everything about architectures is asked of the space (``sample``, ``mutate``,
+    ``crossover``, ``canonical_ids``, ``is_dead``), so it runs on spaces far too large to
+    enumerate. ``step(ids)`` is called once per candidate before ``score(ids)`` (that is
+    the shifting); both receive a ``(num_slots,)`` int array. ``score`` returns higher-is-better
     (accuracy) or a ``(score, loss)`` pair. ``on_generation(state)`` runs after
     each generation (checkpointing). ``constraint`` rejects candidates before any
     training is spent on them.
@@ -278,7 +347,7 @@ class EvolutionSearch:
         score: Callable[[np.ndarray], float | tuple[float, float]],
         constraint: Constraint | None = None,
         random_state: int = 0,
-        space: str = "nb201",
+        space: str | SearchSpace = "nb201",
         on_generation: Callable[[SearchState], None] | None = None,
         progress: bool = False,
     ) -> None:
@@ -304,12 +373,16 @@ class EvolutionSearch:
             ok &= np.asarray(self.constraint(ids), dtype=bool)
         return ok
 
-    def _key(self, ids: np.ndarray) -> np.ndarray:
-        sp = self._sp()
-        return sp.iso_class(ids) if self.config.unique else sp.index_of(ids)
+    def _key(self, ids: np.ndarray) -> list[bytes]:
+        """Visit keys: the canonical member of each row's class (``unique``) or the row itself.
+
+        Bytes of op-id rows, so exact on any space (no index or class table needed).
+        """
+        ids = self._sp().canonical_ids(ids) if self.config.unique else np.atleast_2d(ids)
+        return [row.tobytes() for row in np.ascontiguousarray(ids, dtype=np.int64)]
 
     def _take_new(
-        self, make: Callable[[int], np.ndarray], n: int, seen: set[int], origin: str
+        self, make: Callable[[int], np.ndarray], n: int, seen: set[bytes], origin: str
     ) -> list[tuple[np.ndarray, str]]:
         """Draw batches from ``make`` until ``n`` valid, unseen candidates (or ``max_tries`` draws)."""
         out: list[tuple[np.ndarray, str]] = []
@@ -321,15 +394,16 @@ class EvolutionSearch:
                 break
             batch = batch[self._valid(batch)]
             for row, key in zip(batch, self._key(batch), strict=True):
-                if int(key) in seen:
+                if key in seen:
                     continue
-                seen.add(int(key))
+                seen.add(key)
                 out.append((row, origin))
                 if len(out) == n:
                     break
         return out
 
-    def initial_population(self, seeds: np.ndarray | None, rng: np.random.Generator, seen: set[int]):
+    def initial_population(self, seeds: np.ndarray | None, rng: np.random.Generator, seen: set[bytes]):
+        """Seeds first, then random architectures drawn with ``space.sample`` (never the whole space)."""
         sp = self._sp()
         pop: list[tuple[np.ndarray, str]] = []
         if seeds is not None and len(seeds):
@@ -339,7 +413,8 @@ class EvolutionSearch:
         pop += self._take_new(lambda k: sp.sample(k, rng), self.config.population - len(pop), seen, "random")
         return pop
 
-    def next_population(self, parents: np.ndarray, rng: np.random.Generator, seen: set[int]):
+    def next_population(self, parents: np.ndarray, rng: np.random.Generator, seen: set[bytes]):
+        """Mutants and crossovers of the parents (``space.mutate`` / ``space.crossover``), topped up at random."""
         sp, cfg = self._sp(), self.config
 
         def mutants(k: int) -> np.ndarray:
@@ -371,7 +446,7 @@ class EvolutionSearch:
                 g = state.generation
                 t0 = time.perf_counter()
                 rng = np.random.default_rng([int(self.random_state), g])
-                seen = set(int(k) for k in self._key(sp.encode(state.visited))) if state.visited else set()
+                seen = set(self._key(sp.encode(state.visited))) if state.visited else set()
                 if g == 0 or not state.parents:
                     pop = self.initial_population(seeds, rng, seen)
                 else:
@@ -427,6 +502,7 @@ class ShiftingResult:
     ranking: list[dict[str, Any]]  # final top candidates re-scored with the shifted supernet
     trajectory: list[dict[str, Any]]
     run_dir: str | None = None
+    space: str = "nb201"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -437,8 +513,8 @@ class SupernetShifting:
 
     Parameters
     ----------
-    supernet : torch.nn.Module with ``forward(x, arch)`` (and ``reset_classifier(k)``
-        for transfer).
+    supernet : torch.nn.Module with ``forward(x, arch)`` taking a tuple of op ids
+        (and ``reset_classifier(k)`` for transfer): NB201's or a chain space's supernet.
     train_data, val_data : datasets (or DataLoaders, whose ``dataset`` is used) of
         ``(x, y)`` pairs; training batches are reshuffled per generation by a seeded
         generator, validation uses the first ``eval_batches`` batches in order.
@@ -449,7 +525,12 @@ class SupernetShifting:
     transform : applied to each input batch on the device (e.g. uint8 -> normalised
         float, :class:`supernet.data.Normalizer`).
     run_dir : where ``shifting_ckpt.pt`` (per generation, atomic) and
-        ``trajectory.jsonl`` go; a run with the same directory resumes.
+        ``trajectory.jsonl`` go; a run with the same directory resumes (a checkpoint
+        of another space or config is refused).
+    space : the search space; default the one the supernet records (``space``
+        attribute of chain supernets), else ``nb201``. A supernet recorded for another
+        space is refused. Transfer (``new_num_classes``) works for every supernet with
+        ``reset_classifier``.
     """
 
     CKPT = "shifting_ckpt.pt"
@@ -468,9 +549,12 @@ class SupernetShifting:
         device: str = "cpu",
         random_state: int = 0,
         progress: bool = False,
-        space: str = "nb201",
+        space: str | SearchSpace | None = None,
         transform: Callable[[Any], Any] | None = None,
     ) -> None:
+        recorded = _supernet_space(supernet)
+        sp = get_space(space if space is not None else (recorded or "nb201"))
+        sp.check_compatible(recorded, f"the supernet ({type(supernet).__name__})")
         self.supernet = supernet
         self.transform = transform
         self.train_data = train_data
@@ -482,7 +566,7 @@ class SupernetShifting:
         self.device = device
         self.random_state = random_state
         self.progress = progress
-        self.space = space
+        self.space = sp.name
 
     # --- data ------------------------------------------------------------------------
     @staticmethod
@@ -602,6 +686,7 @@ class SupernetShifting:
             "config": self.config.to_dict(),
             "random_state": int(self.random_state),
             "new_num_classes": self.new_num_classes,
+            "space": self.space,
         }
         with atomic_path(self.run_dir / self.CKPT) as tmp:
             torch.save(payload, tmp)
@@ -618,6 +703,7 @@ class SupernetShifting:
             payload = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as err:  # noqa: BLE001 - a broken checkpoint is a user-visible problem
             raise NasgcnError(f"{path}: cannot read the shifting checkpoint ({err}); delete it to start over") from err
+        get_space(self.space).check_compatible(payload.get("space", "nb201"), f"shifting checkpoint {path}")
         if payload.get("config") != self.config.to_dict() or payload.get("random_state") != int(self.random_state):
             raise NasgcnError(
                 f"{path}: checkpoint was written with another shifting config or seed; use a new directory or delete it"
@@ -705,12 +791,21 @@ class SupernetShifting:
             ranking,
             state.trajectory,
             str(self.run_dir) if self.run_dir else None,
+            self.space,
         )
         if self.run_dir is not None and state.generation >= self.config.generations:
             write_json_atomic(
                 self.run_dir / self.RESULT, {k: v for k, v in result.to_dict().items() if k != "trajectory"}
             )
         return result
+
+
+def _supernet_space(supernet: Any) -> str | None:
+    """The space name a supernet records (``space`` attribute: a name or a space), if any."""
+    rec = getattr(supernet, "space", None)
+    if isinstance(rec, SearchSpace):
+        return rec.name
+    return rec if isinstance(rec, str) else None
 
 
 def path_accuracy(model: Any, arch: Sequence[int], batches: Sequence[tuple[Any, Any]]) -> tuple[float, float]:

@@ -1,4 +1,9 @@
-"""One resumable trainer for the weight-sharing supernet, with swappable samplers.
+"""One resumable trainer for the weight-sharing supernet of any search space, with swappable samplers.
+
+``TrainConfig.space`` (default ``nb201``) picks the space; the model comes from its registry
+entry (:func:`supernet.models.build_supernet`), the space is saved in ``config.json`` and the
+checkpoint, :func:`load_supernet` rebuilds any space's supernet, and resuming a run with
+another space is refused.
 
 Defaults follow the NAS-Bench-201 supernet search configs (SGD, Nesterov momentum
 0.9, lr 0.025 cosine-annealed to 0.001, weight decay 5e-4, batch 64, gradient clip 5).
@@ -34,10 +39,11 @@ import torch.nn.functional as F
 
 from predictor.errors import NasgcnError
 from predictor.io import atomic_path, write_json_atomic, write_text_atomic
+from predictor.spaces import get_space
 
 from . import distributed as D
 from .data import DataSplits, Normalizer, RunOptions, augment_batch, epoch_batches, load_data_from, num_batches
-from .models.supernet import NB201Supernet
+from .models.registry import build_supernet, supernet_from_config, supernet_option_names
 from .samplers import ArchSampler, make_sampler
 
 CHECKPOINT = "checkpoint.pt"
@@ -51,8 +57,10 @@ class TrainConfig(RunOptions):
     """Everything a supernet run depends on (saved as ``config.json``); data fields come first."""
 
     # model
-    channels: int = 16
-    cells: int = 5
+    space: str = "nb201"  # search space (predictor.spaces); the supernet comes from its registry entry
+    channels: int = 16  # NB201: cell channels of the first stage
+    cells: int = 5  # NB201: cells per stage
+    width: float = 1.0  # chain spaces: channel multiplier (1 = the space's exact network)
     affine: bool = False
     track_running_stats: bool = False
     channels_last: bool | None = None  # NHWC weights/activations; None = on for CPU (faster oneDNN convs)
@@ -86,15 +94,36 @@ class TrainConfig(RunOptions):
             raise NasgcnError(f"batch size {self.batch_size} is not divisible by micro_batches {self.micro_batches}")
         if self.lr <= 0:
             raise NasgcnError(f"learning rate must be positive, got {self.lr}")
+        if not self.width > 0:
+            raise NasgcnError(f"width must be positive, got {self.width}")
+        get_space(self.space)  # unknown space: a clear error listing the known ones
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def make_model(cfg: TrainConfig, data: DataSplits) -> NB201Supernet:
-    return NB201Supernet(
-        cfg.channels, cfg.cells, data.num_classes, data.in_channels, cfg.affine, cfg.track_running_stats
-    )
+_MODEL_DEFAULTS = {"channels": 16, "cells": 5, "width": 1.0}
+
+
+def make_model(cfg: TrainConfig, data: DataSplits) -> torch.nn.Module:
+    """The supernet of ``cfg.space`` for ``data``; a model option that space does not take must stay default."""
+    wanted = {
+        "channels": cfg.channels,
+        "cells": cfg.cells,
+        "width": cfg.width,
+        "num_classes": data.num_classes,
+        "in_channels": data.in_channels,
+        "affine": cfg.affine,
+        "track_running_stats": cfg.track_running_stats,
+    }
+    names = supernet_option_names(cfg.space)
+    for key, default in _MODEL_DEFAULTS.items():
+        if key not in names and wanted[key] != default:
+            raise NasgcnError(
+                f"option {key}={wanted[key]!r} does not apply to space {cfg.space!r} "
+                f"(its supernet takes: {', '.join(sorted(names))})"
+            )
+    return build_supernet(cfg.space, **{k: v for k, v in wanted.items() if k in names})
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -113,16 +142,29 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
-def load_supernet(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[NB201Supernet, dict[str, Any]]:
-    """The trained supernet of a run directory (or checkpoint file) and its checkpoint dict."""
+def checkpoint_space(ckpt: dict[str, Any]) -> str:
+    """The search space a checkpoint was trained on (files from before spaces: ``nb201``)."""
+    return str(ckpt.get("space") or ckpt.get("config", {}).get("space") or "nb201")
+
+
+def load_supernet(
+    run_dir: str | Path, device: str | torch.device = "cpu", space: str | None = None
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The trained supernet of a run directory (or checkpoint file) and its checkpoint dict.
+
+    The model is rebuilt for the space recorded in the checkpoint; ``space`` (if given) must match it.
+    """
     ckpt = load_checkpoint(run_dir)
-    model = NB201Supernet(**ckpt["model_config"])
+    recorded = checkpoint_space(ckpt)
+    if space is not None:
+        get_space(space).check_compatible(recorded, f"supernet checkpoint {run_dir}")
+    model = supernet_from_config({"space": recorded, **ckpt["model_config"]})
     model.load_state_dict(ckpt["model"])
     return model.to(device), ckpt
 
 
 class SupernetTrainer:
-    """Train an :class:`NB201Supernet` with a sampler; resumable; DDP-aware.
+    """Train the supernet of ``config.space`` with a sampler; resumable; DDP-aware.
 
     ``fit()`` returns ``self``; after it, ``model``, ``history_`` and ``checkpoint_id_``.
     """
@@ -144,6 +186,7 @@ class SupernetTrainer:
                 )
             self._ckpt = load_checkpoint(ckpt_path)
             saved = TrainConfig.from_dict(self._ckpt["config"], str(ckpt_path))
+            get_space(cfg.space).check_compatible(saved.space, f"the run in {self.run_dir} (resume)")
             for name in TrainConfig.RUNTIME:  # runtime options come from the caller
                 setattr(saved, name, getattr(cfg, name))
             cfg = self.config = saved
@@ -179,7 +222,7 @@ class SupernetTrainer:
         )
         fixed = {int(k): v for k, v in cfg.fixed.items()}
         options = {"max_drop": cfg.max_drop} if cfg.sampler == "dropout" else {}
-        self.sampler: ArchSampler = make_sampler(cfg.sampler, cfg.seed, fixed or None, **options)
+        self.sampler: ArchSampler = make_sampler(cfg.sampler, cfg.seed, fixed or None, space=cfg.space, **options)
         self.epoch, self.step = 0, 0
         self.history_: list[dict[str, Any]] = []
         if self._ckpt is not None:
@@ -205,6 +248,7 @@ class SupernetTrainer:
         state = {
             "format": FORMAT,
             "checkpoint_id": self.checkpoint_id_,
+            "space": cfg.space,
             "model": self.model.state_dict(),
             "model_config": self.model.config(),
             "optimizer": self.optimizer.state_dict(),

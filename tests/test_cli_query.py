@@ -190,3 +190,63 @@ def test_latency_predict_writes_run_probability_and_threshold(table_csv, tmp_pat
     assert all(SPACE.encode([r["arch_str"]])[0, 5] != 4 for r in strict) and len(strict) == 200
     assert main(["latency", "predict", str(measured), "--out", str(every), "--runnable-threshold", "2"]) == 1
     assert "--runnable-threshold must be in [0, 1]" in capsys.readouterr().err
+
+
+# ----- other spaces ---------------------------------------------------------------------------------
+MACRO = get_space("nbmacro")
+
+
+@pytest.fixture(scope="module")
+def macro_files(tmp_path_factory):
+    """An nbmacro lookup table and a full nbmacro hardware table (latency = f(index), rows shuffled)."""
+    d = tmp_path_factory.mktemp("macro")
+    rng = np.random.default_rng(4)
+    LookupTable.build(rng.normal(90, 2, MACRO.size), np.full(MACRO.size, 0.1), space="nbmacro").to_csv(d / "t.csv")
+    ids = MACRO.all_ids()
+    order = rng.permutation(MACRO.size)
+    with open(d / "hw.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["arch_str", "dev_latency"])
+        for i, a in zip(order, MACRO.decode(ids[order]), strict=True):
+            w.writerow([a, 1.0 + (i % 40) / 10])
+    return d / "t.csv", d / "hw.csv"
+
+
+def test_query_nbmacro_table_with_hardware_from_its_metadata(macro_files, capsys):
+    table_csv, hw = macro_files
+    argv = ["query", str(table_csv), "--hardware", str(hw), "--max", "dev_latency=1.5", "--max", "flops_m=30",
+            "--top", "5", "--unique", "--json"]
+    rows = _json(capsys, argv)
+    assert len(rows) == 5 and len({r["iso_class"] for r in rows}) == 5
+    table = LookupTable.read_csv(table_csv)
+    idx = MACRO.index_of(MACRO.encode([r["arch_str"] for r in rows]))
+    for r, i in zip(rows, idx, strict=True):
+        assert len(r["arch_str"]) == 8 and r["dev_latency"] <= 1.5
+        assert r["dev_latency"] == pytest.approx(1.0 + (i % 40) / 10)
+        assert r["flops_m"] <= 30
+    lat = 1.0 + (np.arange(MACRO.size) % 40) / 10
+    ok = (lat <= 1.5) & (table["flops_m"] <= 30)
+    assert rows[0]["pred"] == pytest.approx(table["pred"][ok].max())
+    assert _json(capsys, [*argv, "--space", "nbmacro"]) == rows
+
+
+def test_query_refuses_a_mismatched_space(macro_files, table_csv, capsys):
+    macro_table, hw = macro_files
+    assert main(["query", str(macro_table), "--space", "fbnet"]) == 1
+    err = capsys.readouterr().err
+    assert "t.csv is for search space 'nbmacro', not 'fbnet'" in err and "Traceback" not in err
+    assert main(["query", str(table_csv), "--hardware", str(hw)]) == 1  # nbmacro strings, nb201 table
+    assert "hw.csv:2" in capsys.readouterr().err
+
+
+def test_query_nbmacro_imports_no_torch_or_pandas(macro_files):
+    table_csv, hw = macro_files
+    code = (
+        "import sys; from predictor.cli.main import main; "
+        f"rc = main(['query', {str(table_csv)!r}, '--hardware', {str(hw)!r}, '--max', 'dev_latency=2', '--json']); "
+        "heavy = [m for m in ('torch', 'pandas', 'torch_geometric', 'sklearn') if m in sys.modules]; "
+        "print('HEAVY', heavy, file=sys.stderr); sys.exit(rc)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "HEAVY []" in res.stderr

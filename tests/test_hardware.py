@@ -277,3 +277,91 @@ def test_hwnasbench_file_reads_and_joins(reference_data):
     assert table["pixel3_latency"][at] == pytest.approx(3.60585)
     assert table["fpga_latency"][at] == pytest.approx(2.57296)
     assert not np.isnan(table["pixel3_latency"]).any()
+
+
+# ----- every space: nbmacro (enumerable) and fbnet (too large to enumerate) -------------------------
+MACRO = get_space("nbmacro")
+FBNET = get_space("fbnet")
+
+
+def test_nbmacro_table_reads_records_space_and_joins(tmp_path):
+    ids = MACRO.all_ids()
+    lat = 1.0 + MACRO.index_of(ids) % 13 / 10
+    order = np.random.default_rng(0).permutation(MACRO.size)[:3000]
+    path = _write_csv(tmp_path / "m.csv", ["arch_str", "dev_latency"],
+                      [[f" {a} ", v] for a, v in zip(MACRO.decode(ids[order]), lat[order], strict=True)])
+    hw = HardwareTable.read(path, space="nbmacro")
+    assert hw.space == "nbmacro" and hw.meta["space"] == "nbmacro" and len(hw) == 3000
+    np.testing.assert_array_equal(hw.values("dev_latency", MACRO.decode(ids[order[:5]])), lat[order[:5]])
+    table = LookupTable.build(np.zeros(MACRO.size), space="nbmacro").join(hw)
+    found = ~np.isnan(table["dev_latency"])
+    assert found.sum() == 3000
+    np.testing.assert_array_equal(table["dev_latency"][found], lat[found])
+    # the written table records its space; reading it back needs no --space, and a wrong one is refused
+    hw.to_csv(tmp_path / "out.csv")
+    back = HardwareTable.read(tmp_path / "out.csv")
+    assert back.space == "nbmacro" and len(back) == 3000
+    with pytest.raises(NasgcnError, match=r"out\.csv is for search space 'nbmacro', not 'fbnet'.*--space nbmacro"):
+        HardwareTable.read(tmp_path / "out.csv", space="fbnet")
+    with pytest.raises(NasgcnError, match="is for search space 'nbmacro' but the lookup table is for 'nb201'"):
+        LookupTable.build(np.zeros(SPACE.size)).join(back)
+
+
+def test_wrong_space_strings_name_line_and_the_space_they_fit(tmp_path):
+    path = _write_csv(tmp_path / "m.csv", ["arch_str", "dev_latency"], [["00012220", 1.0]])
+    with pytest.raises(LogFormatError, match=r"m\.csv:2: .*parses as a 'nbmacro' architecture: pass --space nbmacro"):
+        HardwareTable.read(path)  # no metadata: NB201 by default
+    bad = _write_csv(tmp_path / "b.csv", ["arch_str", "dev_latency"], [["00012220", 1.0], ["0001222", 2.0]])
+    with pytest.raises(LogFormatError, match=r"b\.csv:3: .*expected 8 digits"):
+        HardwareTable.read(bad, space="nbmacro")
+
+
+def test_nbmacro_iso_mean_broadcasts_to_every_member(tmp_path):
+    a, b = "11110101", "11101101"  # identities after the first layer of a stage commute
+    assert MACRO.canonical(a) == MACRO.canonical(b)
+    path = _write_csv(tmp_path / "m.csv", ["arch_str", "dev_latency"], [[a, 1.0], [b, 3.0]])
+    mean = HardwareTable.read(path, space="nbmacro", iso="mean")
+    all_ids = MACRO.all_ids()
+    members = MACRO.decode(all_ids[MACRO.iso_class(all_ids) == MACRO.iso_class(MACRO.encode([a]))[0]])
+    assert len(mean) == len(members) == 4  # stages 1 and 2 each have two orders
+    np.testing.assert_allclose(mean.values("dev_latency", members), 2.0)
+
+
+def test_fbnet_partial_table_keyed_by_string_with_class_aggregation(tmp_path):
+    ids = FBNET.sample(300, 0)
+    ids[:, 1:5] = [3, 8, 3, 2]
+    twin = ids[:2].copy()
+    twin[:, 1:5] = [3, 3, 8, 2]  # the same two classes, other members
+    archs = FBNET.decode(np.concatenate([ids, twin]))
+    lat = np.arange(302, dtype=float)
+    path = _write_csv(tmp_path / "f.csv", ["arch_str", "dev_latency"], [[x, v] for x, v in zip(archs, lat, strict=True)])
+    keep = HardwareTable.read(path, space="fbnet")
+    assert len(keep) == 302 and keep.space == "fbnet"
+    np.testing.assert_array_equal(keep.values("dev_latency", archs), lat)
+    assert np.isnan(keep.values("dev_latency", FBNET.decode(FBNET.sample(4, 1)))).all()
+    mean = HardwareTable.read(path, space="fbnet", iso="mean")
+    assert len(mean) == 300 and "canonical member" in mean.meta["iso_note"]
+    got = mean.values("dev_latency", archs)  # any member of a class finds the class row
+    np.testing.assert_allclose(got[:2], [(0 + 300) / 2, (1 + 301) / 2])
+    np.testing.assert_allclose(got[300:], got[:2])
+    np.testing.assert_allclose(got[2:300], lat[2:300])
+    dup = _write_csv(tmp_path / "d.csv", ["arch_str", "dev_latency"], [[archs[5], 1.0], [archs[7], 1.0], [archs[5], 2.0]])
+    with pytest.raises(LogFormatError, match=r"d\.csv:4: .*repeats line 2"):
+        HardwareTable.read(dup, space="fbnet")
+
+
+def test_fbnet_lookup_of_100k_ids_is_vectorized(tmp_path):
+    import time
+
+    ids = FBNET.sample(5000, 0)
+    path = _write_csv(tmp_path / "f.csv", ["arch_str", "dev_latency"],
+                      [[x, float(i)] for i, x in enumerate(FBNET.decode(ids))])
+    hw = HardwareTable.read(path, space="fbnet")
+    probe = np.concatenate([FBNET.sample(95_000, 1), ids])
+    hw.positions_of_ids(probe[:10])  # builds the index
+    t = time.perf_counter()
+    pos = hw.positions_of_ids(probe, by_class=True)
+    assert time.perf_counter() - t < 2.0
+    np.testing.assert_array_equal(pos[-5000:], np.arange(5000))
+    assert (pos[:95_000] == -1).mean() > 0.99
+

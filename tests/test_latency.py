@@ -218,3 +218,145 @@ def test_boosted_blend_learns_non_additive_costs():
     # ... and only for a cost the ridge does not already fit (an additive one keeps the ridge alone)
     idx, y, _ = _synthetic(300, 4, noise=0.005)
     assert CostModel(ensemble=1, boost_min=100).fit(all_ids[idx], y).booster_ is None
+
+
+# ----- other spaces -------------------------------------------------------------------------
+def test_cli_measures_nbmacro_and_fbnet_networks(tmp_path, capsys):
+    from predictor.cli.main import main
+
+    out = tmp_path / "nbmacro.csv"
+    argv = ["latency", "measure", "--space", "nbmacro", "--out", str(out), "--sample", "3", "--width", "0.25"]
+    argv += ["--input-size", "16", "--repeats", "2", "--warmup", "1", "--threads", "1", "--no-progress"]
+    assert main(argv) == 0
+    assert "measured 3 isomorphism classes" in capsys.readouterr().out
+    sp = get_space("nbmacro")
+    rows = _rows(out)
+    ids = sp.encode([r["arch_str"] for r in rows])
+    assert len(rows) >= 3 and all(float(r["cpu_latency"]) > 0 for r in rows)
+    # every member of a class carries its representative's time
+    assert np.array_equal(sp.iso_class(ids), sp.iso_class(sp.encode([r["iso_rep"] for r in rows])))
+    meta = __import__("json").loads((tmp_path / "nbmacro.csv.meta.json").read_text())
+    assert meta["space"] == "nbmacro" and meta["config"]["num_classes"] == 10
+    assert main(argv) == 0 and "measured 0 isomorphism classes" in capsys.readouterr().out
+    fb = tmp_path / "fbnet.csv"
+    argv = ["latency", "measure", "--space", "fbnet", "--out", str(fb), "--sample", "2", "--width", "0.25"]
+    argv += ["--input-size", "8", "--repeats", "2", "--warmup", "1", "--threads", "1", "--no-progress"]
+    assert main(argv) == 0
+    rows = _rows(fb)
+    assert len(rows) == 2 and all(len(r["arch_str"]) == 22 for r in rows)
+    assert __import__("json").loads((tmp_path / "fbnet.csv.meta.json").read_text())["config"]["num_classes"] == 100
+    assert main([*argv[:6], "--all", *argv[8:]]) == 1
+    assert "fbnet" in capsys.readouterr().err
+
+
+def test_measure_config_checks_space_and_width():
+    with pytest.raises(NasgcnError):
+        MeasureConfig(space="no_such_space")
+    with pytest.raises(NasgcnError, match="width"):
+        MeasureConfig(space="nbmacro", width=0)
+    with pytest.raises(NasgcnError):
+        plan_classes(3, space="fbnet")
+    assert len(plan_classes(None, space="nbmacro")) == 3969
+
+
+# ----- latency predict: any space, --archs, --save-model ------------------------------------------
+def _fbnet_measured(tmp_path, n=300):
+    fb = get_space("fbnet")
+    ids = fb.sample(n, 0, unique=True)
+    ids[0] = 0
+    table = np.random.default_rng(1).uniform(0.1, 2.0, size=(fb.num_slots, len(fb.ops)))
+    y = table[np.arange(fb.num_slots), ids].sum(axis=1) + 2.0
+    lines = ["arch_ids,dev_latency_ms,gpu_32_latency_ms"]
+    lines += [f"{s},{v:.10f},{3 * v:.10f}" for s, v in zip(fb.decode(ids), y, strict=True)]
+    path = tmp_path / "measured.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path, fb, table
+
+
+def test_cli_latency_predict_archs_on_fbnet(tmp_path, capsys):
+    from predictor.cli.main import main
+    from predictor.latency_model import load_cost_model
+    from predictor.table import read_csv
+
+    measured, fb, table = _fbnet_measured(tmp_path)
+    want = fb.sample(7, 5)
+    want[3] = 0
+    (tmp_path / "archs.csv").write_text("arch_str\n" + "\n".join(fb.decode(want)) + "\n")
+    out, model = tmp_path / "pred.csv", tmp_path / "lat.npz"
+    argv = ["latency", "predict", str(measured), "--space", "fbnet", "--out", str(out)]
+    assert main([*argv, "--archs", str(tmp_path / "archs.csv"), "--save-model", str(model)]) == 0
+    frame, meta = read_csv(out)
+    assert list(frame) == ["arch_str", "dev_latency", "dev_latency_std", "gpu_32_latency", "gpu_32_latency_std"]
+    assert [str(a).zfill(22) for a in frame["arch_str"]] == fb.decode(want)  # file order, leading zeros
+    with open(out) as fh:
+        assert fh.read().splitlines()[4].startswith("0" * 22 + ",")
+    truth = table[np.arange(fb.num_slots), want].sum(axis=1) + 2.0
+    np.testing.assert_allclose(np.asarray(frame["dev_latency"], dtype=float), truth, rtol=1e-5)
+    assert meta["space"] == "fbnet" and meta["units"]["dev_latency_std"] == "ms"
+    loaded = load_cost_model(model)
+    assert loaded.space == "fbnet" and loaded.columns == ["dev_latency", "gpu_32_latency"]
+    assert loaded.meta["batch"]["gpu_32_latency"] == 32
+    np.testing.assert_allclose(loaded.predict(want)["gpu_32_latency"][0], np.asarray(frame["gpu_32_latency"], float))
+    # the whole space cannot be listed: one line saying what to pass
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "pass --archs" in err and "--save-model" in err
+    # --save-model alone is fine; outputs never overwrite inputs
+    assert main(["latency", "predict", str(measured), "--space", "fbnet", "--save-model", str(tmp_path / "m2.npz")]) == 0
+    assert main([*argv[:-1], str(measured), "--archs", str(tmp_path / "archs.csv")]) == 1
+    assert "is the input FILE" in capsys.readouterr().err
+    assert main([*argv, "--archs", str(tmp_path / "archs.csv"), "--save-model", str(tmp_path / "archs.csv")]) == 1
+    assert "is the input --archs" in capsys.readouterr().err
+    assert main(["latency", "predict", str(measured), "--space", "fbnet"]) == 1
+    assert "give --out" in capsys.readouterr().err
+    # wrong space: the digit codes are not NB-Macro architectures
+    assert main(["latency", "predict", str(measured), "--space", "nbmacro", "--out", str(tmp_path / "x.csv")]) == 1
+    assert "measured.csv:2:" in capsys.readouterr().err
+
+
+def test_cli_latency_predict_small_spaces(tmp_path, capsys):
+    from predictor.cli.main import main
+    from predictor.table import read_csv
+
+    # nbmacro: no --archs -> every architecture of the space
+    nbm = get_space("nbmacro")
+    ids = nbm.all_ids()[::40]
+    y = 1.0 + (ids * np.arange(1, 9)).sum(axis=1) / 10
+    (tmp_path / "m.csv").write_text("arch,x_latency\n" + "\n".join(f"{s},{v}" for s, v in zip(nbm.decode(ids), y, strict=True)))
+    assert main(["latency", "predict", str(tmp_path / "m.csv"), "--space", "nbmacro", "--out", str(tmp_path / "o.csv")]) == 0
+    frame, meta = read_csv(tmp_path / "o.csv")
+    assert len(frame["arch_str"]) == nbm.size and meta["space"] == "nbmacro"
+    np.testing.assert_allclose(
+        np.asarray(frame["x_latency"], float), 1.0 + (nbm.all_ids() * np.arange(1, 9)).sum(axis=1) / 10, rtol=1e-6
+    )
+    # nb201 with --archs: the ridge/boosted cost model as before, one row per listed architecture
+    nb_ids = SPACE.sample(60, 0, unique=True)
+    cost = 1.0 + (nb_ids == 3).sum(axis=1)
+    rows = "\n".join(f"{s},{v}" for s, v in zip(SPACE.decode(nb_ids), cost, strict=True))
+    (tmp_path / "nb.csv").write_text("arch_str,dev_latency\n" + rows + "\n")
+    (tmp_path / "a.csv").write_text("arch_str\n" + "\n".join(SPACE.decode(nb_ids[:4])) + "\n")
+    argv = ["latency", "predict", str(tmp_path / "nb.csv"), "--out", str(tmp_path / "p.csv"), "--ensemble", "1"]
+    assert main([*argv, "--archs", str(tmp_path / "a.csv")]) == 0
+    frame, meta = read_csv(tmp_path / "p.csv")
+    assert list(frame) == ["arch_str", "dev_latency", "dev_latency_std"] and len(frame["arch_str"]) == 4
+    assert meta["models"]["dev_latency"]["method"] == "additive" and meta["space"] == "nb201"
+    assert main([*argv, "--save-model", str(tmp_path / "nb.npz"), "--method", "additive"]) == 1
+    assert "cannot be saved" in capsys.readouterr().err
+
+
+def test_cost_model_reads_the_space():
+    # NB-Macro: features come from the space (canonical ids, adjacent pairs, per-stage MACs)
+    nbm = get_space("nbmacro")
+    ids = nbm.all_ids()
+    f = compute_features(ids, "nbmacro")
+    np.testing.assert_allclose(f[:, 0], nbm.costs(ids)["flops_m"])
+    assert f.shape == (nbm.size, 2 + 2 * 3 + 3 + 1)
+    assert cost_features(ids[:4], True, "nbmacro").shape == (4, 2 * 8 * 3 + 7 * 9)
+    assert live_edges(ids[:4], "nbmacro").all()
+    rng = np.random.default_rng(0)
+    idx = rng.choice(nbm.size, 400, replace=False)
+    y = 1.0 + f[:, 0] / 100
+    model = CostModel(ensemble=2, space="nbmacro").fit(ids[idx], y[idx] * rng.normal(1, 0.01, 400))
+    pred = model.predict(ids)
+    assert np.mean(np.abs(pred - y) <= 0.05 * y) > 0.95

@@ -288,3 +288,18 @@ def test_shift_command_on_a_trained_run(finished, tmp_path, capsys):
     assert main(["shift", str(run_dir), "--new-dataset", "digits", "--out", str(tmp_path / "t")] + small) == 0
     assert main(["shift", str(run_dir), "--max", "flops_m", "--out", str(tmp_path / "u")] + small) == 1
     assert "expected COLUMN=NUMBER" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # shares one complete tiny run (~7 s)
+def test_nb201_is_the_default_space_and_is_recorded(finished):
+    cfg, out = finished
+    conf = load_config(cfg)
+    assert conf["space"] == {"name": "nb201"}
+    assert "width" not in conf["supernet"]  # a chain-space option: not part of an NB201 run
+    for name in STAGES:
+        rec = json.loads((out / "stages" / f"{name}-{stage_hashes(conf)[name]}" / "done.json").read_text())
+        assert rec["inputs"]["sections"]["space"] == {"name": "nb201"}
+    shift = json.loads((out / "stages" / f"shift-{stage_hashes(conf)['shift']}" / "done.json").read_text())
+    assert shift["outputs"]["space"] == "nb201"
+    table_meta = json.loads((out / "stages" / f"table-{stage_hashes(conf)['table']}" / "table.csv.meta.json").read_text())
+    assert table_meta["space"] == "nb201" and table_meta["macro"]["cells"] == 5

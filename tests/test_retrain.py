@@ -101,3 +101,21 @@ def test_cli_retrain(tmp_path: Path) -> None:
     assert code == 0
     assert len((out / "retrain.csv").read_text().splitlines()) == 2
     assert json.loads((out / "retrain_config.json").read_text())["augment"] is True
+
+
+def test_retrain_chain_spaces(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    from supernet.models import ChainNetwork
+
+    archs = ["22212220", "00000000"]
+    recs = retrain(archs, _cfg(space="nbmacro", epochs=1), tmp_path / "m", tmp_path / "m.csv")
+    assert [r["arch_str"] for r in recs] == archs
+    assert recs[0]["params"] == sum(p.numel() for p in ChainNetwork("nbmacro", archs[0], 10, 1, 0.25).parameters())
+    assert recs[1]["params"] < recs[0]["params"]
+    with pytest.raises(NasgcnError, match="nbmacro"):  # a log of another space is refused
+        retrain(ARCHS[:1], _cfg(epochs=1), tmp_path / "nb", tmp_path / "m.csv")
+    fb = "0123456780123456780123"
+    (rec,) = retrain([fb], _cfg(space="fbnet", epochs=1, width=0.25), tmp_path / "f")
+    assert rec["arch_str"] == fb and (tmp_path / "f" / fb / "checkpoint.pt").exists()  # not enumerable: named by arch
+    with pytest.raises(NasgcnError):
+        retrain(["0123"], _cfg(space="fbnet", epochs=1), tmp_path / "f2")

@@ -115,3 +115,64 @@ def test_balanced_draws_depth_groups_equally_and_never_cut_off_cells() -> None:
     share = np.array([np.isin(depth, g).mean() for g in ((0, 1), (2,), (3,))])
     assert np.all(np.abs(share - 1 / 3) < 0.04)  # uniform sampling would give 0.56 / 0.35 / 0.06
     assert len({tuple(r) for r in ids[depth == 3]}) > 500  # within a group: spread over its 1,000 cells
+
+
+# ----- chain spaces (NB-Macro, FBNet): every sampler reads only the space contract ------------
+
+
+@pytest.mark.parametrize("name", ["uniform", "balanced", "weighted", "fair", "dropout"])
+def test_every_sampler_on_nbmacro(name: str) -> None:
+    sp = get_space("nbmacro")
+    s = make_sampler(name, space="nbmacro", seed=4)
+    for step in range(20):
+        group = s.next_group(step, 20)
+        assert len(group) == (3 if name == "fair" else 1)
+        for path in group:
+            p = np.asarray(path)
+            if name == "dropout":
+                assert p.shape == (8, 3) and p.any(1).all()  # a chain layer always computes something
+            else:
+                assert p.shape == (8,) and sp.format(p)  # valid block ids
+    state = s.state_dict()
+    assert state.get("space", state.get("base", {}).get("space")) == "nbmacro"
+    other = make_sampler(name, space="fbnet", seed=4)
+    with pytest.raises(NasgcnError, match="nbmacro"):
+        other.load_state_dict(state)
+
+
+def test_chain_fair_weighted_and_dropout_generalize() -> None:
+    group = np.array(make_sampler("fair", space="fbnet", seed=0).next_group())
+    assert group.shape == (9, 22) and all(sorted(group[:, k]) == list(range(9)) for k in range(22))
+    w = make_sampler("weighted", space="nbmacro", seed=0)
+    assert np.allclose(w.probs, [0.2, 0.4, 0.4])  # identity has no parameters (beyond stage-start 1x1s)
+    assert np.allclose(make_sampler("weighted", seed=0).probs, np.array([1, 1, 2, 2, 1]) / 7)  # NB201 unchanged
+    with pytest.raises(NasgcnError, match="3 positive numbers"):
+        WeightedSampler(weights=(1, 1, 1, 1, 1), space="nbmacro")
+    d = DropoutSampler(seed=0, max_drop=0.9, space="fbnet")
+    masks = np.array([d.next_group(100, 100)[0] for _ in range(200)])
+    assert masks.any(2).all() and 0.1 < masks.mean() < 0.25
+
+
+def test_balanced_on_chain_spaces_is_uniform_over_depth() -> None:
+    for name, layers in (("nbmacro", 8), ("fbnet", 22)):
+        sp = get_space(name)
+        s = BalancedSampler(seed=0, space=name)
+        ids = np.array([s.next_group()[0] for _ in range(4000)])
+        depth = (ids != sp.skip_op).sum(1)
+        share = np.bincount(depth, minlength=layers + 1) / len(ids)
+        assert np.abs(share - 1 / (layers + 1)).max() < 0.03  # uniform would give ~0 for shallow depths
+    uni = np.array([UniformSampler(seed=0, space="fbnet").next_group()[0] for _ in range(200)])
+    assert (uni != 8).sum(1).min() > 10
+
+
+def test_subspace_on_chain_space_by_name_and_id() -> None:
+    s = make_sampler("uniform", 0, fixed={0: "mb6_k5", 7: 0}, space="nbmacro")
+    for _ in range(10):
+        (p,) = s.next_group()
+        assert p[0] == 2 and p[7] == 0
+    d = make_sampler("dropout", 0, fixed={1: "identity"}, space="nbmacro")
+    assert d.next_group()[0][1].tolist() == [True, False, False]  # a chain op is never a zero op
+    with pytest.raises(NasgcnError, match="0..7"):
+        make_sampler("uniform", 0, fixed={8: 1}, space="nbmacro")
+    with pytest.raises(NasgcnError, match="unknown op"):
+        make_sampler("uniform", 0, fixed={0: "nor_conv_3x3"}, space="nbmacro")

@@ -202,3 +202,123 @@ def test_transfer_resets_classifier_to_new_classes():
     assert out.shape == (2, 7)
     # labels 4..6 exist only in the new task: the old 4-way head could never score them
     assert np.isfinite(res.best_score) and 0.0 <= res.best_score <= 100.0
+
+
+# ---- every space: a tabulated chain space (nbmacro) and one that cannot be enumerated (fbnet) -------
+def _digits():
+    from supernet.data import Normalizer, load_data
+
+    data = load_data("digits", val_fraction=0.2, seed=0, limit_train=256)
+    return data, Normalizer(data.mean, data.std)
+
+
+def _chain_shifting(space: str, tmp_path=None, classes: int = 10, **kw):
+    chain = pytest.importorskip("supernet.models.chain")
+    data, norm = _digits()
+    torch.manual_seed(0)
+    net = chain.ChainSupernet(space, num_classes=classes, in_channels=1, width=0.1)
+    cfg = ShiftingConfig(**{**TINY, **kw.pop("config", {})})
+    return SupernetShifting(net, data.train, data.val, cfg, run_dir=tmp_path, transform=norm, space=space, **kw)
+
+
+@pytest.mark.parametrize("space", ["nbmacro", "fbnet"])
+def test_shifting_runs_on_chain_spaces_and_shifts_weights(space, tmp_path, monkeypatch):
+    sp = get_space(space)
+    # the search must never list the space: all_ids / index_of would refuse (fbnet) or waste time (nbmacro)
+    monkeypatch.setattr(type(sp), "all_ids", lambda self: pytest.fail("the search enumerated the space"))
+    sh = _chain_shifting(space, tmp_path)
+    before = {k: v.clone() for k, v in sh.supernet.state_dict().items()}
+    res = sh.run()
+    assert any(not torch.equal(before[k], v) for k, v in sh.supernet.state_dict().items())
+    traj = read_trajectory(tmp_path)
+    visited = sp.encode([c["arch_str"] for r in traj for c in r["candidates"]])
+    assert visited.shape == (TINY["population"] * TINY["generations"], sp.num_slots)
+    # one visit per isomorphism class (skip layers after a stage's first commute)
+    assert len(np.unique(sp.canonical_ids(visited), axis=0)) == len(visited)
+    assert len(res.best_arch) == sp.num_slots and res.space == space
+    assert 0.0 <= res.best_score <= 100.0
+
+
+def test_fbnet_constraint_and_hardware_lookup_by_arch_str():
+    sp = get_space("fbnet")
+    assert not sp.enumerable
+    rng = np.random.default_rng(0)
+    ids = sp.sample(50, rng)
+    flops = sp.costs(ids)["flops_m"]
+    limit = float(np.median(flops))
+    ok = make_constraint({"flops_m": limit}, space="fbnet")(ids)
+    assert ok.tolist() == (flops <= limit).tolist()
+    # a measured latency for some architectures: the others (and NaN) fail, class members inherit
+    table = {"arch_str": np.array(sp.decode(ids[:10]), dtype=object), "lat": np.arange(10, dtype=float)}
+    table["lat"][3] = np.nan
+    allowed = make_constraint({"lat": 5.0}, table=table, space="fbnet")
+    assert allowed(ids[:10]).tolist() == [True] * 3 + [False] + [True, True] + [False] * 4
+    assert not allowed(ids[10:]).any()
+    canon = sp.canonical_ids(ids[:1])
+    twin = canon.copy()
+    skip = sp.skip_op
+    twin[0, 1:5] = [0, skip, 0, 0]  # a skip after a stage's first layer commutes: class member 0 0 0 skip
+    canon_twin = sp.canonical_ids(twin)
+    assert sp.decode(canon_twin) != sp.decode(twin)
+    table2 = {"arch_str": np.array(sp.decode(canon_twin), dtype=object), "lat": np.array([1.0])}
+    assert make_constraint({"lat": 2.0}, table=table2, space="fbnet")(twin).tolist() == [True]
+    with pytest.raises(NasgcnError, match="macro option"):
+        make_constraint({"flops_m": 1.0}, macro={"channels": 4}, space="fbnet")
+
+
+def test_fbnet_search_core_never_enumerates_and_dedupes_by_class(monkeypatch):
+    sp = get_space("fbnet")
+    monkeypatch.setattr(type(sp), "all_ids", lambda self: pytest.fail("the search enumerated the space"))
+    cfg = ShiftingConfig(population=16, keep=4, mutations=8, crossovers=4, generations=3)
+    search = EvolutionSearch(cfg, step=lambda ids: None, score=lambda ids: float((ids == 3).sum()), space="fbnet")
+    state = search.run()
+    visited = sp.encode(state.visited)
+    assert len(np.unique(sp.canonical_ids(visited), axis=0)) == len(visited) == 48
+    assert state.trajectory[-1]["best_score"] >= state.trajectory[0]["mean_score"]
+    # seeds from a (partial) table: best first, one per class
+    ids = sp.sample(20, 1)
+    table = {"arch_str": np.array(sp.decode(ids), dtype=object), "pred": np.arange(20.0)}
+    seeds = seed_from_table(table, 5, space="fbnet")
+    assert sp.decode(seeds) == sp.decode(ids[::-1][:5])
+
+
+def test_chain_transfer_resets_the_classifier():
+    sh = _chain_shifting("nbmacro", classes=4, new_num_classes=10, config={"generations": 1, "warmup_steps": 2})
+    res = sh.run()
+    out = sh.supernet(torch.randn(2, 1, 8, 8), "22212220")
+    assert out.shape == (2, 10)
+    assert np.isfinite(res.best_score)
+
+
+def test_supernet_of_another_space_is_refused(tmp_path):
+    chain = pytest.importorskip("supernet.models.chain")
+    data, _ = _digits()
+    net = chain.ChainSupernet("nbmacro", num_classes=10, in_channels=1, width=0.1)
+    with pytest.raises(NasgcnError, match="'nbmacro', not 'fbnet'"):
+        SupernetShifting(net, data.train, data.val, ShiftingConfig(**TINY), space="fbnet")
+    # a checkpoint of one space is not resumed by another
+    _chain_shifting("nbmacro", tmp_path, config={"generations": 2}).run(stop_after=1)
+    import torch as _t
+
+    payload = _t.load(tmp_path / SupernetShifting.CKPT, weights_only=True)
+    assert payload["space"] == "nbmacro"
+    other = _chain_shifting("fbnet", tmp_path, config={"generations": 2})
+    with pytest.raises(NasgcnError, match="shifting checkpoint .* is for search space 'nbmacro'"):
+        other.run()
+
+
+def test_cost_source_prices_any_architecture_of_a_large_space():
+    class Dev:
+        columns = ("dev_latency",)
+
+        def predict(self, ids):
+            return {"dev_latency": ((ids == 3).sum(1).astype(float), None)}
+
+    sp = get_space("fbnet")
+    ids = sp.sample(40, 3)
+    allowed = make_constraint({"dev_latency": 2.0}, space="fbnet", sources=[Dev()])
+    assert allowed(ids).tolist() == ((ids == 3).sum(1) <= 2).tolist()
+    # a source wins over a table column of the same name; other columns still come from the table
+    table = {"arch_str": np.array(sp.decode(ids), dtype=object), "dev_latency": np.zeros(40), "e": np.ones(40)}
+    both = make_constraint({"dev_latency": 2.0, "e": 1.0}, table=table, space="fbnet", sources=[Dev()])
+    assert both(ids).tolist() == allowed(ids).tolist()

@@ -233,3 +233,85 @@ def test_cli_config_file_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -
     broken.write_text("channels = \n")
     assert main(["supernet", "train", "--config", str(broken), "--out", str(tmp_path / "r")]) == 1
     assert "cannot parse" in capsys.readouterr().err
+
+
+# ----- chain spaces: the same trainer, evaluator and retraining on NB-Macro and FBNet ---------
+
+
+@pytest.mark.parametrize("space", ["nbmacro", "fbnet"])
+def test_chain_space_train_eval_retrain_via_cli(tmp_path: Path, space: str) -> None:
+    from predictor.cli.main import main
+    from predictor.logs import read_log
+    from predictor.spaces import get_space
+
+    sp = get_space(space)
+    run = tmp_path / "run"
+    base = ["supernet", "train", "--space", space, "--dataset", "digits", "--width", "0.25", "--epochs", "1"]
+    base += ["--batch-size", "32", "--limit-train-batches", "2", "--threads", "1", "--no-progress"]
+    assert main([*base, "--sampler", "fair", "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["space"] == space and config["width"] == 0.25
+    model, ckpt = load_supernet(run)
+    assert ckpt["space"] == space and model.space.name == space and model.num_classes == 10
+    out = tmp_path / "evals.csv"
+    argv = ["supernet", "eval", str(run), "--sample", "6", "--out", str(out), "--max-images", "40", "--no-progress"]
+    assert main(argv) == 0
+    log = read_log(out, space=space)
+    ids = log.ids(space)
+    assert ids.shape == (6, sp.num_slots) and len({tuple(r) for r in ids}) == 6
+    assert json.loads(Path(str(out) + ".meta.json").read_text())["space"] == space
+    archs = tmp_path / "archs.txt"
+    archs.write_text("\n".join(log.arch_str[:2]) + "\n")
+    assert main(["supernet", "eval", str(run), "--archs", str(archs), "--out", str(tmp_path / "l.csv"),
+                 "--max-images", "40", "--no-progress"]) == 0  # fmt: skip
+    retrain_log = tmp_path / "retrain.csv"
+    argv = ["supernet", "retrain", "--space", space, "--arch", log.arch_str[0], "--preset", "tiny", "--dataset"]
+    argv += ["digits", "--limit-train", "128", "--epochs", "1", "--out", str(tmp_path / "re"), "--log"]
+    assert main([*argv, str(retrain_log), "--no-progress", "--threads", "1"]) == 0
+    assert read_log(retrain_log, space=space).arch_str[0] == log.arch_str[0]
+    with pytest.raises(NasgcnError, match=space):
+        read_log(retrain_log)  # the log records its space
+    assert json.loads((tmp_path / "re" / "retrain_config.json").read_text())["space"] == space
+
+
+def test_chain_space_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from predictor.cli.main import main
+
+    run = tmp_path / "run"
+    train_supernet(tiny(space="nbmacro", channels=16, cells=5, width=0.25, epochs=1), run)
+    # resuming with another space is refused (Python API and CLI)
+    with pytest.raises(NasgcnError, match="nbmacro"):
+        SupernetTrainer(tiny(epochs=2), run, resume=True).fit()
+    with pytest.raises(NasgcnError, match="nbmacro"):
+        load_supernet(run, space="nb201")
+    base = ["supernet", "train", "--out", str(run), "--resume", "--no-progress", "--threads", "1"]
+    assert main([*base, "--space", "fbnet"]) == 1
+    assert "space" in capsys.readouterr().err
+    assert main(["supernet", "eval", str(run), "--space", "nb201", "--sample", "2", "--out", str(tmp_path / "e.csv"),
+                 "--no-progress"]) == 1  # fmt: skip
+    assert "nbmacro" in capsys.readouterr().err
+    # enumeration is refused on fbnet; model options of another space are refused
+    with pytest.raises(NasgcnError, match="fbnet"):
+        select_archs("all", space="fbnet")
+    assert select_archs("sample", 5, space="fbnet", fixed={0: 8}).shape == (5, 22)
+    with pytest.raises(NasgcnError, match="width"):
+        train_supernet(tiny(width=0.5, epochs=1), tmp_path / "nb")
+    with pytest.raises(NasgcnError, match="channels"):
+        train_supernet(tiny(space="nbmacro", channels=8, cells=5, epochs=1), tmp_path / "nm")
+    with pytest.raises(NasgcnError, match="no_such"):
+        train_supernet(tiny(space="no_such", epochs=1), tmp_path / "x")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("2221222\n")
+    with pytest.raises(NasgcnError, match="bad.txt:1"):
+        read_arch_list(bad, "nbmacro")
+
+
+def test_resume_keeps_chain_space_via_cli(tmp_path: Path) -> None:
+    from predictor.cli.main import main
+
+    run = tmp_path / "run"
+    base = ["supernet", "train", "--dataset", "digits", "--epochs", "1", "--batch-size", "32"]
+    base += ["--limit-train-batches", "2", "--threads", "1", "--no-progress", "--out", str(run)]
+    assert main([*base, "--space", "nbmacro", "--width", "0.25"]) == 0
+    assert main([*base, "--resume"]) == 0  # no --space: the run's own space is kept
+    assert json.loads((run / "config.json").read_text())["space"] == "nbmacro"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from .hardware_cmd import add_bound_arguments, add_list_argument
+from .space_cmd import add_space_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "their isomorphism classes) already measured (the table's 'measured' column, a MODEL's accurate "
             "labels, and every --exclude log) and those outside the --max/--min budgets. With --explore N, "
             "N of the K are drawn at random among the allowed ones instead (calibration of noisy labels). "
-            "Writes OUT (arch_str, index, iso_class, pred, pred_std, score and the constrained columns)."
+            "Writes OUT (arch_str, index, iso_class, pred, pred_std, score and the constrained columns). "
+            "--space defaults to the space MODEL_OR_TABLE records (else nb201); a model, table or log made "
+            "for another space is refused. Spaces too large to enumerate (fbnet): use 'nasgcn search'."
         ),
     )
     s.add_argument("source", metavar="MODEL_OR_TABLE", help="model from 'nasgcn fit' or table from 'nasgcn table'")
@@ -40,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--explore", type=int, default=0, metavar="N", help="of the K, N drawn at random (default 0)")
     s.add_argument("--seed", type=int, default=0, help="seed of --explore (default 0)")
     s.add_argument("--device", default="cpu", help="for a MODEL: cpu or cuda[:N] (default: cpu)")
+    add_space_option(s, default=None)
     s.set_defaults(func=_suggest)
 
 
@@ -51,20 +55,30 @@ def _is_model(path: str) -> bool:
 
 def _load(args: argparse.Namespace):
     """Whole-space lookup table of MODEL_OR_TABLE (a MODEL's accurate labels overlaid and marked measured)."""
+    from ..errors import NasgcnError
     from ..lookup import LookupTable
+    from ..spaces import get_space
 
     if not _is_model(args.source):
-        return LookupTable.load(args.source)
+        table = LookupTable.load(args.source)
+        table.check_space(args.space or table.space, f"table {args.source}")
+        return table
     from ..gcn import GCNPredictor
     from ..noisy import overlay_measured
 
-    est = GCNPredictor.load(args.source, device=args.device)
+    est = GCNPredictor.load(args.source, device=args.device, space=args.space)
+    sp = get_space(est.space)
+    if not sp.enumerable:
+        raise NasgcnError(
+            f"{args.source}: suggest ranks the whole space, and space {sp.name!r} ({sp.size:.3e} "
+            f"architectures) cannot be enumerated; use nasgcn search {args.source} --top K instead"
+        )
     pred, std = est.predict_space(return_std=True)
     measured = getattr(est, "measured_", None)
     mask = None
     if measured:
         pred, std, mask = overlay_measured(pred, std, measured["arch_str"], measured["y"], est.space)
-    table = LookupTable.build(pred, std, space=est.space, meta={"model": str(args.source), "target": est.target_})
+    table = LookupTable.build(pred, std, space=sp.name, meta={"model": str(args.source), "target": est.target_})
     if mask is not None:
         table.columns["measured"] = mask
     return table
@@ -86,14 +100,17 @@ def _suggest(args: argparse.Namespace) -> int:
     if not 0 <= args.explore <= args.k:
         raise NasgcnError(f"--explore must be in [0, --k], got {args.explore}")
     table = _load(args)
+    sp = get_space(table.space)
     for path in args.hardware:
-        table = table.join(HardwareTable.read(path))
+        table = table.join(HardwareTable.read(path, space=sp.name))
     upper, lower = dict(args.max), dict(args.min)
     for col in ["pred", *upper, *lower]:
         if col not in table.columns:
             raise NasgcnError(f"unknown column {col!r}; available columns: {', '.join(table.columns)}")
-    sp = get_space("nb201")
-    rows = sp.index_of(sp.encode(table["arch_str"].tolist()))  # table row -> space index
+    try:
+        rows = sp.index_of(sp.encode(table["arch_str"].tolist()))  # table row -> space index
+    except NasgcnError as err:
+        raise NasgcnError(f"{args.source}: {err} (a table for space {sp.name!r}?)") from None
     if rows.size != sp.size or np.unique(rows).size != sp.size:
         raise NasgcnError(f"{args.source}: expected one row per architecture of the space ({sp.size:,})")
 
@@ -105,15 +122,16 @@ def _suggest(args: argparse.Namespace) -> int:
     pred = in_space(np.asarray(table["pred"], dtype=np.float64), np.nan)
     std = in_space(np.asarray(table["pred_std"], dtype=np.float64), 0.0) if "pred_std" in table.columns else None
     feasible = in_space(feasible_mask(table.columns, upper, lower, z=args.z), False)
-    done = [s for path in args.exclude for s in read_log(path, metrics=[]).arch_str.tolist()]
+    done = [s for path in args.exclude for s in read_log(path, metrics=[], space=sp.name).arch_str.tolist()]
     if "measured" in table.columns:
         done += table["arch_str"][np.asarray(table["measured"], dtype=bool)].tolist()
     exclude = sp.encode(done) if done else None
     rng = np.random.default_rng(args.seed)
-    picked = explore(pred, args.explore, rng, exclude=exclude, feasible=feasible)
+    picked = explore(pred, args.explore, rng, exclude=exclude, feasible=feasible, space=sp.name)
     if picked.size:
         exclude = sp.all_ids()[picked] if exclude is None else np.concatenate([exclude, sp.all_ids()[picked]])
-    picked = np.concatenate([picked, acquire(pred, args.k - picked.size, std, args.beta, exclude, feasible)])
+    more = acquire(pred, args.k - picked.size, std, args.beta, exclude, feasible, space=sp.name)
+    picked = np.concatenate([picked, more])
     at = np.argsort(rows)[picked]  # space index -> table row
     score = pred[picked] + (args.beta * std[picked] if std is not None and args.beta else 0.0)
     out = {
@@ -128,6 +146,7 @@ def _suggest(args: argparse.Namespace) -> int:
     for col in [*upper, *lower]:
         out[col] = np.asarray(table[col])[at]
     meta = {
+        "space": sp.name,
         "source": str(args.source),
         "k": args.k,
         "beta": args.beta,

@@ -31,7 +31,10 @@ def add_list_argument(p: argparse.ArgumentParser, flag: str, metavar: str, help:
 
 def add_bound_arguments(p: argparse.ArgumentParser) -> None:
     """``--max``/``--min COL=VALUE`` budgets, shared by ``query`` and ``suggest``."""
-    for flag, what in (("--max", "upper bound"), ("--min", "lower bound")):
+    for flag, what in (
+        ("--max", "upper bound on a cost column, repeatable (e.g. flops_m=60, pixel3_latency=5)"),
+        ("--min", "lower bound on a column, repeatable (e.g. params_m=0.5)"),
+    ):
         p.add_argument(flag, dest=flag[2:], type=_bound, action="append", default=[], metavar="COL=VALUE", help=what)
 
 
@@ -46,12 +49,20 @@ def register(sub: argparse._SubParsersAction) -> None:
             "c + z*c_std <= budget."
         ),
     )
-    q.add_argument("table", metavar="TABLE.csv", help="lookup table (nasgcn predict / LookupTable.to_csv)")
+    q.add_argument("table", metavar="TABLE.csv", help="lookup table (nasgcn table / LookupTable.to_csv)")
+    q.add_argument(
+        "--space",
+        default=None,
+        metavar="SPACE",
+        help="search space of TABLE and the --hardware files (default: the one TABLE's metadata records, else "
+        "nb201); a table or file recorded for another space is refused",
+    )
     add_list_argument(
         q,
         "--hardware",
         "FILE",
-        "hardware cost files (arch_str + cost columns; .csv/.json/.jsonl/.parquet) joined by arch_str",
+        "hardware cost files (arch_str + cost columns; .csv/.json/.jsonl/.parquet) joined by arch_str; "
+        "they must be for the table's space",
     )
     q.add_argument(
         "--iso",
@@ -82,30 +93,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     lsub = lat.add_subparsers(dest="latency_command", metavar="SUBCOMMAND", required=True)
     m = lsub.add_parser(
         "measure",
-        help="time the real NB201 network of architectures on this machine",
+        help="time the real stand-alone network of architectures on this machine",
         description=(
-            "Time the stand-alone NB201 network of each architecture (eval mode, no_grad, warm-up runs, then "
+            "Time the stand-alone network of each architecture of --space (eval mode, no_grad, warm-up runs, then "
             "--repeats timed runs; median and IQR in ms per batch). One measurement per isomorphism class, "
-            "written for every member of the class (iso_rep names the measured representative). Rows are "
-            "appended and flushed as they finish: rerun the same command to resume after an interruption."
+            "written for every member of the class (iso_rep names the measured representative); spaces too large "
+            "to enumerate (fbnet) measure --sample N random architectures. Rows are appended and flushed as they "
+            "finish: rerun the same command to resume after an interruption."
         ),
     )
+    m.add_argument("--space", default="nb201", help="search space of the networks (nb201; e.g. nbmacro, fbnet)")
     m.add_argument("--out", required=True, help="output CSV (appended; units etc. in OUT.meta.json)")
     m.add_argument("--name", default="cpu", help="target name: the column is <name>_latency (default cpu)")
     m.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     m.add_argument("--batch", type=int, default=1, help="batch size (latency is per batch)")
     pick = m.add_mutually_exclusive_group()
-    pick.add_argument("--sample", type=int, metavar="N", help="N random isomorphism classes (default 100)")
-    pick.add_argument("--all", action="store_true", help="every isomorphism class (6,466 measurements)")
+    pick.add_argument("--sample", type=int, metavar="N", help="N random isomorphism classes (fbnet: architectures; default 100)")
+    pick.add_argument(
+        "--all", action="store_true", help="every isomorphism class (nb201: 6,466 measurements; enumerable spaces only)"
+    )
     m.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     m.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     m.add_argument("--repeats", type=int, default=20, help="timed runs (default 20)")
     m.add_argument("--seed", type=int, default=0, help="seed of --sample")
     m.add_argument("--representatives-only", action="store_true", help="write only the measured representatives")
-    m.add_argument("--channels", type=int, default=16)
-    m.add_argument("--cells", type=int, default=5)
-    m.add_argument("--classes", type=int, default=10)
-    m.add_argument("--input-size", type=int, default=32)
+    m.add_argument("--channels", type=int, default=16, help="NB201: channels C of the first stage (16)")
+    m.add_argument("--cells", type=int, default=5, help="NB201: cells N per stage (5)")
+    m.add_argument("--width", type=float, default=1.0, help="chain spaces: channel multiplier (1 = exact network)")
+    m.add_argument("--classes", type=int, default=None, help="classifier outputs (default: the space's, nb201 10)")
+    m.add_argument("--input-size", type=int, default=32, help="input image side in pixels (32)")
     m.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     m.set_defaults(func=_measure)
 
@@ -116,19 +132,36 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = lsub.add_parser(
         "predict",
-        help="fit a cost model on measured costs and write a whole-space cost table",
+        help="fit a cost model on measured costs and write predicted costs (or save the model)",
         description=(
-            "Fit a cost model (ridge on op features, or the GCN) on the measured rows of FILE and write "
-            "every architecture with <col> and <col>_std, ready for 'nasgcn query --hardware'. Where the "
-            "measured file has NaN (the target cannot run it), a classifier learns which cells run: <col> is "
-            "NaN below --runnable-threshold and <col>_runnable holds the probability (stricter queries: "
-            "--min <col>_runnable=0.9)."
+            "Fit a cost model on the measured rows of FILE (architecture column arch_str, arch_ids or arch; digit "
+            "codes are read as strings) and write <col> and <col>_std for the architectures of --archs, or for "
+            "the whole space where it can be enumerated (nb201, nbmacro), ready for 'nasgcn query --hardware'. "
+            "--save-model writes the fitted per-(layer, block) table model for 'nasgcn search --hardware' "
+            "(the only way on spaces too large to list, such as fbnet). Method 'table' (default on chain "
+            "spaces and with --save-model): additive per-(layer, block) costs (structured by the space's "
+            "MACs and stages, robust Huber fit) plus adjacent-layer pair terms kept when cross-validation says "
+            "they help; column names drop a trailing _ms. Methods 'additive'/'gcn' (default on nb201, as before): ridge on op features "
+            "blended with boosted trees, or the GCN; where the measured file has NaN (cannot run), a "
+            "classifier learns which cells run: <col> is NaN below --runnable-threshold and <col>_runnable "
+            "holds the probability."
         ),
     )
-    p.add_argument("measured", metavar="FILE", help="measured costs (arch_str + cost columns)")
+    p.add_argument("measured", metavar="FILE", help="measured costs (architecture column + cost columns), CSV")
+    p.add_argument("--space", default="nb201", help="search space of FILE's architectures (default nb201)")
     p.add_argument("--column", action="append", default=[], help="cost column(s) to model (default: all)")
-    p.add_argument("--out", required=True, help="output CSV (written atomically)")
-    p.add_argument("--method", choices=("additive", "gcn"), default="additive")
+    p.add_argument("--out", default=None, help="output CSV (written atomically; units in OUT.meta.json)")
+    p.add_argument("--archs", metavar="ARCHS.csv", default=None, help="predict only these architectures (a CSV "
+                   "with arch_str, arch_ids or arch), one output row each, in file order")
+    p.add_argument("--save-model", metavar="MODEL", default=None, help="also save the fitted table model "
+                   "(.npz, no pickles) for 'nasgcn search --hardware MODEL'")
+    p.add_argument("--method", choices=("auto", "table", "additive", "gcn"), default="auto",
+                   help="auto: table on chain spaces or with --save-model, additive otherwise")
+    p.add_argument("--loss", choices=("auto", "huber", "lad", "lsq"), default="auto",
+                   help="table method: robust Huber fit, median fit (lad) or plain least squares (lsq); auto "
+                   "(default): huber or lsq, whichever cross-validates better per column")
+    p.add_argument("--correction", choices=("auto", "none", "pairs"), default="auto",
+                   help="table method: adjacent-layer pair terms (auto: when cross-validation says they help)")
     p.add_argument("--ensemble", type=int, default=8)
     p.add_argument("--epochs", type=int, default=200, help="GCN epochs")
     p.add_argument("--device", default="cpu")
@@ -153,8 +186,13 @@ def _query(args: argparse.Namespace) -> int:
     from ..lookup import LookupTable
 
     table = LookupTable.load(args.table)
+    space = str(table.meta.get("space") or "nb201")
+    if args.space is not None:
+        from ..spaces import get_space
+
+        get_space(args.space).check_compatible(space, f"lookup table {args.table}")
     for path in args.hardware:
-        table = table.join(HardwareTable.read(path, iso=args.iso))
+        table = table.join(HardwareTable.read(path, iso=args.iso, space=space))
     upper = dict(args.max)
     lower = dict(args.min)
     for col in [*upper, *lower, args.maximize]:
@@ -274,7 +312,14 @@ def _plot(table: Any, picks: Any, args: argparse.Namespace, upper: dict, pareto_
 def _measure(args: argparse.Namespace) -> int:
     from supernet.latency import MeasureConfig, measure_space
 
+    from ..spaces import get_space
+
+    classes = args.classes
+    if classes is None:
+        classes = int(get_space(args.space).macro_defaults().get("num_classes", 10))
     cfg = MeasureConfig(
+        space=args.space,
+        width=args.width,
         name=args.name,
         device=args.device,
         batch=args.batch,
@@ -283,7 +328,7 @@ def _measure(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         channels=args.channels,
         cells=args.cells,
-        num_classes=args.classes,
+        num_classes=classes,
         input_size=args.input_size,
     )
     n = None if args.all else (args.sample if args.sample is not None else 100)
@@ -328,42 +373,130 @@ def _targets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict(args: argparse.Namespace) -> int:
-    import numpy as np
+def _same_file(a: str, b: str) -> bool:
+    from pathlib import Path
 
-    from ..cost_model import CostModel
+    pa, pb = Path(a), Path(b)
+    if pa.exists() and pb.exists():
+        return pa.samefile(pb)
+    return pa.resolve() == pb.resolve()
+
+
+def _check_predict_paths(args: argparse.Namespace) -> None:
     from ..errors import NasgcnError
-    from ..hardware import HardwareTable
-    from ..spaces import get_space
-    from ..table import write_csv
+
+    if args.out is None and args.save_model is None:
+        raise NasgcnError("latency predict: give --out OUT.csv (predicted costs), --save-model MODEL, or both")
+    inputs = [("FILE", args.measured)] + ([("--archs", args.archs)] if args.archs else [])
+    outputs = [(f, v) for f, v in (("--out", args.out), ("--save-model", args.save_model)) if v]
+    for flag, out in outputs:
+        for what, src in inputs:
+            if _same_file(out, src):
+                raise NasgcnError(f"{flag} {out} is the input {what}; write the output to another path")
+    if len(outputs) == 2 and _same_file(outputs[0][1], outputs[1][1]):
+        raise NasgcnError(f"--out and --save-model are the same path {args.out}; give two paths")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from ..errors import NasgcnError
+    from ..spaces import ChainSpace, get_space
 
     if not 0 <= args.runnable_threshold <= 1:
         raise NasgcnError(f"--runnable-threshold must be in [0, 1], got {args.runnable_threshold}")
-    hw = HardwareTable.read(args.measured, iso=args.iso)
+    _check_predict_paths(args)
+    space = get_space(args.space)
+    method = args.method
+    if method == "auto":
+        method = "table" if isinstance(space, ChainSpace) or args.save_model else "additive"
+    if args.save_model and method != "table":
+        raise NasgcnError(f"--save-model saves the table model; --method {method} models cannot be saved (use "
+                          "--method table)")
+    if args.out and not args.archs and not space.enumerable:
+        raise NasgcnError(
+            f"space {space.name!r} has {space.size:.3e} architectures and cannot be listed: pass --archs ARCHS.csv "
+            "(the architectures to predict) or --save-model MODEL (a cost model for 'nasgcn search --hardware')"
+        )
+    target = None
+    if args.archs:
+        from ..latency_model import read_architectures
+
+        target = read_architectures(args.archs, space.name)[0]
+    if method == "table":
+        return _predict_table(args, space, target)
+    return _predict_cost_model(args, space, target, method)
+
+
+def _predict_table(args: argparse.Namespace, space: Any, target: Any) -> int:
+    from ..latency_model import fit_measured, read_measured
+
+    measured = read_measured(args.measured, space.name, args.column or None)
+    model = fit_measured(measured, loss=args.loss, correction=args.correction, random_state=args.seed)
+    if args.save_model:
+        model.save(args.save_model)
+        print(f"saved a {space.name} latency model of {', '.join(model.columns)} to {args.save_model}")
+    if args.out:
+        ids = target if target is not None else space.all_ids()
+        pred = model.predict(ids)
+        frame: dict[str, Any] = {"arch_str": _strings(space, ids)}
+        for c in model.columns:
+            frame[c], frame[f"{c}_std"] = pred[c]
+        units = {**model.units, **{f"{c}_std": u for c, u in model.units.items()}}
+        meta = {
+            "space": space.name,
+            "measured_source": str(args.measured),
+            "predicted": True,
+            "model": "per-(layer, block) table (nasgcn.latency_model)",
+            "batch": model.meta.get("batch"),
+            "models": model.meta.get("fit"),
+            "units": units,
+        }
+        _write_predicted(args.out, frame, meta, model.columns)
+    return 0
+
+
+def _strings(space: Any, ids: Any) -> Any:
+    import numpy as np
+
+    return np.asarray(space.decode(ids), dtype=object)
+
+
+def _write_predicted(path: str, frame: dict[str, Any], meta: dict[str, Any], cols: list[str]) -> None:
+    from ..table import write_csv
+
+    write_csv(path, frame, meta)
+    print(f"wrote {len(frame['arch_str']):,} predicted rows of {', '.join(cols)} (+ _std) to {path}")
+
+
+def _predict_cost_model(args: argparse.Namespace, space: Any, target: Any, method: str) -> int:
+    from ..cost_model import CostModel
+    from ..errors import NasgcnError
+    from ..hardware import HardwareTable
+
+    hw = HardwareTable.read(args.measured, iso=args.iso, space=space.name)
     cols = args.column or [c for c in hw.metrics if not c.endswith(("_iqr", "_std", "_runnable"))]
     for c in cols:
         if c not in hw.metrics:
             raise NasgcnError(f"no cost column {c!r} in {args.measured}; columns: {', '.join(hw.metrics)}")
-    space = get_space("nb201")
     train_ids = space.encode(list(hw["arch_str"]))
-    all_ids = space.all_ids()
-    frame: dict[str, Any] = {"arch_str": np.asarray(space.decode(all_ids), dtype=object)}
+    ids = target if target is not None else space.all_ids()
+    frame: dict[str, Any] = {"arch_str": _strings(space, ids)}
     models = {}
     for c in cols:
         model = CostModel(
-            method=args.method,
+            method=method,
             ensemble=args.ensemble,
             epochs=args.epochs,
             device=args.device,
             random_state=args.seed,
             runnable_threshold=args.runnable_threshold,
+            space=space.name,
         ).fit(train_ids, hw[c])
-        mean, std = model.predict(all_ids, return_std=True)
+        mean, std = model.predict(ids, return_std=True)
         frame[c], frame[f"{c}_std"] = mean, std
         if model.runnable_ is not None:
-            frame[f"{c}_runnable"] = model.runnable_proba(all_ids)
+            frame[f"{c}_runnable"] = model.runnable_proba(ids)
         models[c] = {
-            "method": args.method,
+            "method": method,
             "n_train": model.n_train_,
             "noise_rel": model.noise_rel_,
             "pairwise": getattr(model, "pairwise_", None),
@@ -373,11 +506,11 @@ def _predict(args: argparse.Namespace) -> int:
     units = {**{c: hw.units[c] for c in cols}, **{f"{c}_std": hw.units[c] for c in cols}}
     meta = {
         **{k: v for k, v in hw.meta.items() if k not in ("source",)},
+        "space": space.name,
         "measured_source": str(args.measured),
         "predicted": True,
         "models": models,
         "units": units,
     }
-    write_csv(args.out, frame, meta)
-    print(f"wrote {len(all_ids):,} predicted rows of {', '.join(cols)} (+ _std) to {args.out}")
+    _write_predicted(args.out, frame, meta, cols)
     return 0

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "predictor.cli.predictor_cmd",
     "predictor.cli.acquire_cmd",
     "predictor.cli.hardware_cmd",
+    "predictor.cli.search_cmd",
     "supernet.cli",
     "supernet.cli_run",
 )

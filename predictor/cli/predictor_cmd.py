@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .space_cmd import add_space_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     fit = sub.add_parser(
@@ -11,14 +13,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fit a GCN predictor on evaluation logs",
         description=(
             "Fit a GCN predictor on one or more evaluation logs (CSV/JSONL with arch_str and a target "
-            "column). To mix many cheap noisy labels (e.g. supernet accuracies, the LOGs) with a few "
+            "column; arch_str holds the --space's canonical strings, digit codes such as 00012220 for "
+            "nbmacro/fbnet; a column named arch or arch_ids is read as arch_str when there is none). To mix many cheap noisy labels (e.g. supernet accuracies, the LOGs) with a few "
             "accurate ones (stand-alone training results), pass the accurate logs with --accurate: the "
             "model is then expressed in the units of the accurate target, learns an affine calibration "
             "of the noisy labels (plus a parameter-count term) and ranks within each source. Writes "
-            "MODEL (torch state_dict) and MODEL.json (config: space, target, training-set size, data hash)."
+            "MODEL (torch state_dict) and MODEL.json (config: space, target, training-set size, data hash). "
+            "A log whose LOG.meta.json records another space is refused."
         ),
     )
     fit.add_argument("logs", nargs="+", metavar="LOG", help="evaluation log(s) with the (noisy) labels")
+    add_space_option(fit)
     fit.add_argument("--target", required=True, metavar="COL", help="metric column of LOG to fit")
     fit.add_argument("--out", default="model.pt", metavar="MODEL", help="model path (default: model.pt)")
     fit.add_argument("--epochs", type=int, default=150, metavar="E", help="training epochs (default: 150)")
@@ -77,9 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "table",
         help="predict every architecture and write the lookup table",
         description=(
-            "Predict all architectures of the model's space (15,625 for nb201) in one pass and write a "
-            "CSV with arch_str, index, iso_class, dead, params_m, flops_m, pred, pred_std "
-            "(ensemble std) plus TABLE.csv.meta.json (model, target, data hash)."
+            "Predict all architectures of the model's space (15,625 for nb201, 6,561 for nbmacro) in one "
+            "pass and write a CSV with arch_str, index, iso_class, dead, params_m, flops_m, pred, pred_std "
+            "(ensemble std) plus TABLE.csv.meta.json (space, model, target, data hash). A space too large "
+            "to enumerate (fbnet) has no table: use 'nasgcn search MODEL' instead."
         ),
     )
     table.add_argument("model", metavar="MODEL", help="model written by 'nasgcn fit'")
@@ -99,7 +105,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="rank metrics of a table's predictions against measured values",
         description=(
             "Join TABLE.csv (column --pred, default pred) with FILE (any CSV with arch_str and COL) by "
-            "canonical arch_str and report Kendall tau, Spearman, Kendall tau among the true top 1 %% and "
+            "canonical arch_str (of --space; default: the table's recorded space, else nb201; a table or "
+            "truth file recorded for another space is refused) and report Kendall tau, Spearman, Kendall tau among the true top 1 %% and "
             "5 %%, precision@10/100, NDCG@10 and the regret of the top-1 pick. Rows with NaN are dropped."
         ),
     )
@@ -108,14 +115,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--column", required=True, metavar="COL", help="measured column of FILE (higher is better)")
     ev.add_argument("--pred", default="pred", metavar="COL", help="score column of TABLE.csv (default: pred)")
     ev.add_argument("--json", action="store_true", help="print JSON")
+    add_space_option(ev, default=None)
+    ev.set_defaults(space_default="nb201")
     ev.set_defaults(func=_evaluate)
 
 
-def _read_target(paths: list[str], column: str, on_error: str):
+def _read_target(paths: list[str], column: str, on_error: str, space: str = "nb201"):
     from ..errors import NasgcnError
-    from ..logs import read_logs
+    from ..logs import ARCH_ALIASES, read_logs
 
-    log = read_logs(paths, metrics=[column], on_error=on_error)
+    log = read_logs(paths, metrics=[column], on_error=on_error, space=space, arch_aliases=ARCH_ALIASES)
     if column not in log.metrics:
         raise NasgcnError(f"{', '.join(paths)}: no metric column {column!r}; columns: {', '.join(log.columns)}")
     if len(log) == 0:
@@ -138,9 +147,11 @@ def _fit(args: argparse.Namespace) -> int:
 
     from ..errors import NasgcnError
     from ..noisy import fit_noisy_accurate
+    from ..spaces import get_space
 
     _set_threads(args.threads)
-    archs, y = _read_target(args.logs, args.target, args.on_error)
+    space = get_space(args.space).name
+    archs, y = _read_target(args.logs, args.target, args.on_error, space)
     noisy_target = args.target
     if args.lower_is_better:
         y, noisy_target = -y, f"-{args.target}"
@@ -153,7 +164,7 @@ def _fit(args: argparse.Namespace) -> int:
         except ValueError:
             raise NasgcnError(f"--accurate-weight must be a number or 'auto', got {weight!r}") from None
     if args.accurate:
-        acc_archs, acc_y = _read_target(args.accurate, acc_target, args.on_error)
+        acc_archs, acc_y = _read_target(args.accurate, acc_target, args.on_error, space)
     start = time.perf_counter()
     est = fit_noisy_accurate(
         archs,
@@ -161,6 +172,7 @@ def _fit(args: argparse.Namespace) -> int:
         acc_archs,
         acc_y,
         accurate_weight=weight,
+        space=space,
         hidden=args.hidden,
         num_layers=args.layers,
         loss=args.loss,
@@ -189,17 +201,25 @@ def _fit(args: argparse.Namespace) -> int:
     what = f"{len(archs)} labels ({noisy_target})"
     if args.accurate:
         what = f"{len(archs)} noisy ({noisy_target}) + {len(acc_archs)} accurate ({acc_target}) labels"
-    print(f"fitted {args.ensemble}-member GCN on {what} in {took:.1f}s, {est.n_epochs_} epochs")
+    print(f"fitted {args.ensemble}-member GCN ({space}) on {what} in {took:.1f}s, {est.n_epochs_} epochs")
     print(f"wrote {args.out} and {args.out}.json (target {est.target_}, data sha256 {est.data_hash_[:12]}...)")
     return 0
 
 
 def _table(args: argparse.Namespace) -> int:
+    from ..errors import NasgcnError
     from ..gcn import GCNPredictor
     from ..lookup import LookupTable
+    from ..spaces import get_space
 
     _set_threads(args.threads)
     est = GCNPredictor.load(args.model, device=args.device)
+    sp = get_space(est.space)
+    if not sp.enumerable:
+        raise NasgcnError(
+            f"{args.model}: space {sp.name!r} has {sp.size:.3e} architectures, too many for a table; "
+            f"search it instead: nasgcn search {args.model} [--max COL=V ...] [--top K]"
+        )
     pred, std = est.predict_space(return_std=True)
     measured = getattr(est, "measured_", None)
     n_measured = 0
@@ -209,6 +229,7 @@ def _table(args: argparse.Namespace) -> int:
         pred, std, mask = overlay_measured(pred, std, measured["arch_str"], measured["y"], est.space)
         n_measured = int(mask.sum())
     meta = {
+        "space": sp.name,
         "model": str(args.model),
         "target": est.target_,
         "data_sha256": est.data_hash_,
@@ -231,7 +252,7 @@ def _column(frame: dict, path: str, name: str):
 
     from ..errors import NasgcnError
 
-    if "arch_str" not in frame:
+    if not {"arch_str", "arch", "arch_ids"} & set(frame):
         raise NasgcnError(f"{path}: no arch_str column; columns: {', '.join(frame)}")
     if name not in frame:
         raise NasgcnError(f"{path}: no column {name!r}; columns: {', '.join(frame)}")
@@ -241,16 +262,41 @@ def _column(frame: dict, path: str, name: str):
     return np.asarray(col, dtype=np.float64)
 
 
-def _canonical_index(arch: list[str], path: str):
+def _canonical_index(arch: list[str], path: str, space_name: str = "nb201"):
+    """Space index of each row's isomorphism-class representative (join key of ``evaluate``)."""
     from ..errors import NasgcnError
     from ..spaces import get_space
 
-    space = get_space("nb201")
+    space = get_space(space_name)
+    space.require_enumerable("evaluate")
     try:
         ids = space.encode(["".join(str(a).split()) for a in arch])
     except NasgcnError as err:
-        raise NasgcnError(f"{path}: {err}") from None
+        raise NasgcnError(f"{path}: {err} (is it a file for space {space.name!r}? see --space)") from None
     return space.index_of(ids)
+
+
+def _frame_arch(frame: dict, path: str) -> list[str]:
+    """The architecture strings of a CSV frame (``arch_str``, else an ``arch``/``arch_ids`` column)."""
+    from ..logs import ARCH_ALIASES
+
+    for name in ("arch_str", *ARCH_ALIASES):
+        if name in frame:
+            return [str(a) for a in frame[name].tolist()]
+    return []
+
+
+def _evaluate_space(args: argparse.Namespace, tmeta: dict, truth_path: str) -> str:
+    """``--space``, else the table's recorded space, else nb201; refuses a table or truth file of another space."""
+    from ..logs import log_space
+    from ..spaces import get_space
+
+    recorded = tmeta.get("space")
+    name = args.space or recorded or getattr(args, "space_default", "nb201")
+    sp = get_space(name)
+    sp.check_compatible(recorded, f"table {args.table}")
+    sp.check_compatible(log_space(truth_path), f"truth file {truth_path}")
+    return sp.name
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -262,11 +308,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..table import read_table as read_csv
 
     tframe, tmeta = read_csv(args.table)
+    space = _evaluate_space(args, tmeta, args.truth)
     pred = _column(tframe, args.table, args.pred)
     gframe, _ = read_csv(args.truth)
     truth = _column(gframe, args.truth, args.column)
-    tidx = _canonical_index(tframe["arch_str"].tolist(), args.table)
-    gidx = _canonical_index(gframe["arch_str"].tolist(), args.truth)
+    tidx = _canonical_index(_frame_arch(tframe, args.table), args.table, space)
+    gidx = _canonical_index(_frame_arch(gframe, args.truth), args.truth, space)
     if np.unique(gidx).size != gidx.size:
         raise NasgcnError(f"{args.truth}: duplicate arch_str rows; aggregate them first")
     if np.unique(tidx).size != tidx.size:
@@ -288,6 +335,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         "n_truth": int(len(gidx)),
         "n_joined": int(len(common)),
         "n": report.pop("n"),
+        "space": space,
         "target": tmeta.get("target"),
         **report,
     }

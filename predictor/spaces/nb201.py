@@ -211,9 +211,15 @@ class NB201Space(SearchSpace):
     def _class_tables(self) -> tuple[np.ndarray, np.ndarray]:
         return self._iso_tables
 
+    @cached_property
+    def _all_ids_frozen(self) -> np.ndarray:
+        ids = self.all_ids()
+        ids.setflags(write=False)
+        return ids
+
     def canonical_ids(self, op_ids: np.ndarray) -> np.ndarray:
         """Op ids of each row's class representative (its smallest-index member)."""
-        return self.all_ids()[self.iso_representative(op_ids)]
+        return self._all_ids_frozen[self.iso_representative(op_ids)]
 
     # ----- graphs ----------------------------------------------------------------
     node_type_names = NODE_TYPES
@@ -236,12 +242,12 @@ class NB201Space(SearchSpace):
 
     # ----- exact costs -----------------------------------------------------------
     def macro_defaults(self) -> dict[str, Any]:
-        from ..costs import MacroConfig
+        from .nb201_costs import MacroConfig
 
         return dict(MacroConfig().__dict__)
 
     def costs(self, op_ids: np.ndarray, macro: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
-        from ..costs import MacroConfig, nb201_costs
+        from .nb201_costs import MacroConfig, nb201_costs
 
         return nb201_costs(op_ids, MacroConfig(**(macro or {})))
 

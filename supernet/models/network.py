@@ -18,6 +18,7 @@ from predictor.spaces import get_space
 from predictor.spaces.nb201 import EDGES
 
 from .ops import ResNetBasicBlock, head, make_op, stem
+from .registry import register_network
 
 
 def arch_ids(arch: str | Sequence[int] | torch.Tensor) -> tuple[int, ...]:
@@ -65,6 +66,8 @@ class NB201Network(nn.Module):
     ``arch`` is an arch string or 6 op ids. BatchNorm is affine with running statistics.
     """
 
+    space = "nb201"  # the search space (registry key) this model belongs to
+
     def __init__(
         self,
         arch: str | Sequence[int] | torch.Tensor,
@@ -97,3 +100,8 @@ class NB201Network(nn.Module):
 
     def extra_repr(self) -> str:
         return f"arch={self.arch_str!r}, channels={self.channels}, cells={self.cells}"
+
+
+@register_network("nb201", options=("channels", "cells", "num_classes", "in_channels"))
+def _build_network(space: object, arch: str | Sequence[int], **options: int) -> NB201Network:
+    return NB201Network(arch, **options)

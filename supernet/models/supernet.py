@@ -27,6 +27,7 @@ from predictor.spaces.nb201 import EDGES, OPS
 
 from .network import NB201Network
 from .ops import ResNetBasicBlock, head, make_op, stem
+from .registry import register_supernet
 
 ArchLike = str | Sequence[int] | np.ndarray | torch.Tensor
 EdgeOps = tuple[tuple[int, ...], ...]  # per edge, the op ids (never 0) whose outputs are summed
@@ -127,6 +128,8 @@ class NB201Supernet(nn.Module):
     ``track_running_stats`` too, so the whole network uses one BN mode.
     """
 
+    space = "nb201"  # the search space (registry key) this model belongs to
+
     def __init__(
         self,
         channels: int = 16,
@@ -173,6 +176,13 @@ class NB201Supernet(nn.Module):
             "affine": self.affine,
             "track_running_stats": self.track_running_stats,
         }
+
+    def forward_from_stem(self, h: torch.Tensor, arch: ArchLike) -> torch.Tensor:
+        """Logits from the stem's output (the evaluator computes the stem once per batch)."""
+        ops = path_ops(arch)
+        for layer in self.layers:
+            h = layer(h, ops) if isinstance(layer, SearchCell) else layer(h)
+        return self.classifier(torch.flatten(self.global_pooling(self.lastact(h)), 1))
 
     def forward(self, x: torch.Tensor, arch: ArchLike) -> torch.Tensor:
         ops = path_ops(arch)
@@ -263,3 +273,10 @@ def recalibrate_bn(
     for bn, m in momenta.items():
         bn.momentum = m
     model.train(was_training)
+
+
+@register_supernet(
+    "nb201", options=("channels", "cells", "num_classes", "in_channels", "affine", "track_running_stats")
+)
+def _build_supernet(space: object, **config: int | bool) -> NB201Supernet:
+    return NB201Supernet(**config)  # type: ignore[arg-type]
