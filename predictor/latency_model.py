@@ -454,6 +454,9 @@ def _rel_err(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 # ----- the model ----------------------------------------------------------------------------
+#: Cross-validation (penalty, loss and correction choice) uses at most this many measured rows.
+CV_MAX_ROWS = 1500
+
 class LatencyModel:
     """Additive per-(layer, block) cost tables for one or more device columns of one space.
 
@@ -540,7 +543,11 @@ class LatencyModel:
             raise NasgcnError(f"the training architectures repeat ({n - uniq} duplicate rows); give each once")
         self._basis = table_basis(self._space(), self.structured)
         rng = np.random.default_rng(self.random_state)
-        fold_of = rng.permutation(n) % max(2, int(self.folds))
+        # Model selection by k-fold CV on at most CV_MAX_ROWS rows (the choice and the error scale settle
+        # long before that; the final table is fitted on every row).
+        cv = np.sort(rng.permutation(n)[:CV_MAX_ROWS]) if n > CV_MAX_ROWS else np.arange(n)
+        fold_of = rng.permutation(cv.size) % max(2, int(self.folds))
+        ids_cv = ids[cv]
         tables, biases, pair_tabs, noise, info = [], [], [], [], {}
         for name, values in costs.items():
             y = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -555,18 +562,19 @@ class LatencyModel:
             force = self.correction == "pairs"
             losses = ["huber", "lsq"] if self.loss == "auto" else [self.loss]
             configs = [(r, lo) for lo in losses for r in ridges]
-            oof = {(r, lo, force): self._oof(ids, y, fold_of, K, force, r, lo) for r, lo in configs}
-            mae_r = {(r, lo): float(np.mean(_rel_err(oof[(r, lo, force)], y))) for r, lo in configs}
+            y_cv = y[cv]
+            oof = {(r, lo, force): self._oof(ids_cv, y_cv, fold_of, K, force, r, lo) for r, lo in configs}
+            mae_r = {(r, lo): float(np.mean(_rel_err(oof[(r, lo, force)], y_cv))) for r, lo in configs}
             ridge, loss = min(configs, key=lambda c: mae_r[c])
             mae_add = mae_r[(ridge, loss)]
             use_pairs = force
             if self.correction == "auto":
-                oof[(ridge, loss, True)] = self._oof(ids, y, fold_of, K, True, ridge, loss)
-                mae_pair = float(np.mean(_rel_err(oof[(ridge, loss, True)], y)))
+                oof[(ridge, loss, True)] = self._oof(ids_cv, y_cv, fold_of, K, True, ridge, loss)
+                mae_pair = float(np.mean(_rel_err(oof[(ridge, loss, True)], y_cv)))
                 # pairs must beat the table by PAIR_GAIN of its error and by a visible margin (not 1e-12 vs 1e-13)
                 use_pairs = mae_pair < (1 - PAIR_GAIN) * mae_add and mae_add - mae_pair > PAIR_MIN_GAIN
             t, b, p = self._fit_column(ids, y, K, use_pairs, ridge, loss)
-            rel = _rel_err(oof[(ridge, loss, use_pairs)], y)
+            rel = _rel_err(oof[(ridge, loss, use_pairs)], y_cv)
             tables.append(t)
             biases.append(b)
             pair_tabs.append(p if p is not None else np.zeros((L - 1, K * K)))
