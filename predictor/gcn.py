@@ -166,6 +166,14 @@ def to_ids(archs: Sequence[str] | np.ndarray, space: str = "nb201") -> np.ndarra
     return sp.encode(archs)
 
 
+def _space_spec(name: str) -> dict[str, Any] | None:
+    """The spec of a chain space (stored in model files so that custom spaces load anywhere), else None."""
+    from .spaces import ChainSpace
+
+    sp = _space(name)
+    return sp.spec.to_dict() if isinstance(sp, ChainSpace) else None
+
+
 def data_hash(ids: np.ndarray, y: np.ndarray, *extra: np.ndarray | None) -> str:
     """sha256 of the training data (op ids, targets and any extra arrays), to tie a model to its data."""
     h = hashlib.sha256()
@@ -797,6 +805,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
             "nasgcn_version": __version__,
             "params": params,
             "space": self.space,
+            "space_spec": _space_spec(self.space),
             "target": getattr(self, "target_", None),
             "n_train": self.n_train_,
             "data_sha256": self.data_hash_,
@@ -851,7 +860,11 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         params.setdefault("space", cfg.get("space", "nb201"))
         if space is not None:
             _space(space).check_compatible(params["space"], f"model {path}")
-        _space(params["space"])  # an unregistered space (e.g. a custom chain space) fails here, clearly
+        if isinstance(cfg.get("space_spec"), dict):  # a chain space: registered from its spec if need be
+            from .spaces.chain import ensure_chain_space
+
+            ensure_chain_space(cfg["space_spec"], source=str(cfg_path))
+        _space(params["space"])  # an unregistered space without a spec fails here, clearly
         est = cls(**params)
         dev = est._torch_device()
         try:

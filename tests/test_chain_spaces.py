@@ -211,3 +211,26 @@ def test_readme_custom_space_example_runs(tmp_path):
     sp = get_space(str(spec))
     assert sp.size == 6561 and sp.num_unique == 3969
     assert "6,561 architectures, 3,969 up to isomorphism" in readme
+
+
+def test_model_of_a_custom_space_loads_in_a_fresh_process(tmp_path):
+    """The model file carries the chain spec, so a new process needs no registration to use it."""
+    import subprocess
+    import sys
+
+    from predictor.gcn import GCNPredictor
+
+    register_chain_space(
+        ChainSpec("savedchain", 8, (1, 3), (8, 16), (1, 2), ("skip", "k3_e1", "k5_e3"), 32, num_classes=4)
+    )
+    sp = get_space("savedchain")
+    ids = sp.unique_ids()
+    y = np.log(sp.costs(ids)["flops_m"])
+    est = GCNPredictor(space="savedchain", ensemble=1, epochs=5, random_state=0).fit(ids, y)
+    est.save(tmp_path / "m.pt")
+    code = (
+        "import numpy as np; from predictor.gcn import GCNPredictor\n"
+        f"m = GCNPredictor.load({str(tmp_path / 'm.pt')!r}); print(m.space, m.predict(['0120']).round(6)[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "savedchain" and float(out[1]) == pytest.approx(float(est.predict(["0120"])[0]), abs=1e-5)

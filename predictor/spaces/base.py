@@ -18,6 +18,23 @@ from ..errors import NasgcnError
 MAX_ENUMERABLE = 2_000_000
 
 
+def number_classes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(class id of every index, smallest index of every class) from one class key per index.
+
+    Classes are numbered by their smallest member, so class ids follow index order; both arrays
+    are read-only.
+    """
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    class_of = rank[inverse.ravel()]
+    rep_of_class = np.sort(first)
+    class_of.setflags(write=False)
+    rep_of_class.setflags(write=False)
+    return class_of, rep_of_class
+
+
 class SearchSpace(ABC):
     """A search space with a fixed number of choice slots: the one thing every layer asks.
 
@@ -211,17 +228,7 @@ class SearchSpace(ABC):
         cached = self.__dict__.get("_class_tables_cache")
         if cached is None:
             all_ids = self.all_ids()
-            rep_index = self.index_of(self.canonical_ids(all_ids))
-            _, first, inverse = np.unique(rep_index, return_index=True, return_inverse=True)
-            # Number classes by their smallest member so class ids follow index order.
-            order = np.argsort(first, kind="stable")
-            rank = np.empty_like(order)
-            rank[order] = np.arange(order.size)
-            class_of = rank[inverse.ravel()]
-            rep_of_class = np.sort(first)
-            class_of.setflags(write=False)
-            rep_of_class.setflags(write=False)
-            cached = (class_of, rep_of_class)
+            cached = number_classes(self.index_of(self.canonical_ids(all_ids)))
             self.__dict__["_class_tables_cache"] = cached
         return cached
 

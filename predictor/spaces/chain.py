@@ -374,8 +374,6 @@ def load_chain_space(path: str) -> ChainSpace:
 
     import tomllib
 
-    from .base import _CACHE, _REGISTRY, get_space
-
     file = Path(path)
     if not file.is_file():
         raise NasgcnError(f"{path}: chain-space spec file not found")
@@ -388,12 +386,23 @@ def load_chain_space(path: str) -> ChainSpace:
         raise NasgcnError(f"{path}: a spec file holds a table of ChainSpec fields")
     if "space" in data and isinstance(data["space"], dict):
         data = data["space"]
-    spec = chain_spec_from_mapping(data, source=str(path))
+    return ensure_chain_space(data, source=str(path))
+
+
+def ensure_chain_space(data: Mapping[str, Any], source: str = "spec") -> ChainSpace:
+    """The chain space a spec mapping describes: registered on first use, verified when the name exists.
+
+    Model files and run folders store their chain space's spec, so a custom space needs no
+    re-registration to load them; a different space under the same name is refused.
+    """
+    from .base import _CACHE, _REGISTRY, get_space
+
+    spec = chain_spec_from_mapping(data, source=source)
     if spec.name in _REGISTRY:
         existing = get_space(spec.name)
         if not isinstance(existing, ChainSpace) or existing.spec != spec:
             raise NasgcnError(
-                f"{path}: a different search space named {spec.name!r} is already registered; rename the spec"
+                f"{source}: a different search space named {spec.name!r} is already registered; rename the spec"
             )
         return existing
     register_space(spec.name)(lambda: ChainSpace(spec))

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArchitectureError
-from .base import SearchSpace, register_space
+from .base import SearchSpace, number_classes, register_space
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
@@ -196,17 +196,7 @@ class NB201Space(SearchSpace):
 
     @cached_property
     def _iso_tables(self) -> tuple[np.ndarray, np.ndarray]:
-        keys = _iso_keys(self.all_ids())
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        # Number classes by their smallest member so class ids follow index order.
-        order = np.argsort(first, kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(order.size)
-        class_of = rank[inverse.ravel()]
-        rep_of_class = np.sort(first)
-        class_of.setflags(write=False)
-        rep_of_class.setflags(write=False)
-        return class_of, rep_of_class
+        return number_classes(_iso_keys(self.all_ids()))
 
     def _class_tables(self) -> tuple[np.ndarray, np.ndarray]:
         return self._iso_tables
