@@ -426,7 +426,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         return self
 
     def _train(self, ids: np.ndarray, z: np.ndarray, w: np.ndarray, src: np.ndarray, dev: torch.device) -> None:
-        from tqdm.auto import tqdm
+        from .progress import progress_bar
 
         rng = np.random.default_rng(self.seed_)
         n = ids.shape[0]
@@ -480,7 +480,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         # (a few labels from a narrow range would otherwise bend the network instead of the map).
         warmup = int(self.warmup_fraction * self.epochs) if self.n_sources_ > 1 else 0
         w_train = wt * (st == self.anchor_) if warmup else wt
-        bar = tqdm(range(self.epochs), desc="fit", unit="epoch", disable=not self.verbose, leave=False)
+        bar = progress_bar(range(self.epochs), enabled=self.verbose, desc="fit", unit="epoch", leave=False)
         for epoch in bar:
             if warmup and epoch == warmup:
                 self._init_calibration(members, calib, types, adj, glob, zt, wt, st, tr)

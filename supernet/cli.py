@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from predictor.cli.options import add_quiet_option
+
 # Options whose CLI value overrides a --config file (argparse dest -> TrainConfig field).
 _TRAIN_FIELDS = {
     "dataset": "dataset",
@@ -118,7 +120,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="continue the run in --out from its last checkpoint (starts fresh if there is none)",
     )
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet_option(t)
     t.set_defaults(func=_train)
 
     e = ssub.add_parser(
@@ -158,7 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="CPU worker processes sharing the architectures (1); e.g. one per core: small convolutions "
         "scale better over processes than over threads",
     )
-    e.add_argument("--no-progress", action="store_true", help="no progress bar or protocol line")
+    add_quiet_option(e, help="no progress bar or protocol line (bars are shown only on a terminal)")
     e.set_defaults(func=_eval)
 
     r = ssub.add_parser(
@@ -194,7 +196,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--threads", type=int, help="torch CPU threads")
     r.add_argument("--out", required=True, help="folder for per-architecture checkpoints")
     r.add_argument("--log", help="evaluation log to append to (default OUT/retrain.csv)")
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet_option(r)
     r.set_defaults(func=_retrain)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from predictor.cli.options import add_quiet_option
+
 STAGE_NAMES = ("supernet", "label", "fit", "table", "query", "shift", "retrain", "report")
 
 
@@ -80,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         sh.add_argument(f"--{name}", type=typ, help="override the preset")
     sh.add_argument("--device", default="cpu")
     sh.add_argument("--seed", type=int, default=0)
-    sh.add_argument("--no-progress", action="store_true")
+    add_quiet_option(sh)
     sh.set_defaults(func=_shift)
 
 
@@ -103,7 +105,7 @@ def _common(p: argparse.ArgumentParser, default_out: str | None = None) -> None:
     p.add_argument(
         "--space", help="search space, overrides [space] name (nb201, nbmacro, fbnet, ...; changes every stage's hash)"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_quiet_option(p)
 
 
 def _execute(cfg, args: argparse.Namespace) -> int:

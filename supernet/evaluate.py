@@ -102,9 +102,9 @@ def evaluate_archs(
     n = len(images)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from predictor.progress import progress_bar
 
-        bar = tqdm(total=len(ids), desc="evaluate", unit="arch")
+        bar = progress_bar(total=len(ids), desc="evaluate", unit="arch")
     start = time.perf_counter()
     for i, row in enumerate(ids):
         arch = tuple(int(i) for i in row)
@@ -292,9 +292,9 @@ def _evaluate_parallel(
     ctx = multiprocessing.get_context("spawn")
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from predictor.progress import progress_bar
 
-        bar = tqdm(total=len(ids), desc=f"evaluate ({jobs} processes)", unit="arch")
+        bar = progress_bar(total=len(ids), desc=f"evaluate ({jobs} processes)", unit="arch")
     acc, loss = [], []
     init = (str(run_dir), data_root, max_images, {**options, "threads": 1})
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=init) as pool:

@@ -227,7 +227,7 @@ def measure_space(
     Returns a summary: classes measured now, skipped (already done), rows in the
     file, the median latency and the median relative IQR of this run.
     """
-    from tqdm.auto import tqdm
+    from predictor.progress import progress_bar
 
     cfg = cfg or MeasureConfig()
     path = Path(out)
@@ -270,7 +270,7 @@ def measure_space(
         if new_file:
             writer.writerow(header)
             fh.flush()
-        for rep, members in tqdm(jobs, desc=f"latency {cfg.column}", unit="arch", disable=not progress):
+        for rep, members in progress_bar(jobs, enabled=progress, desc=f"latency {cfg.column}", unit="arch"):
             todo = [m for m in members if m not in done]
             if not todo:
                 skipped += 1

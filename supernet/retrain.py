@@ -151,9 +151,9 @@ def _train_one(
         epoch, history = int(ckpt["epoch"]), json.loads(ckpt["history"])
     bar = None
     if cfg.progress:
-        from tqdm.auto import tqdm
+        from predictor.progress import progress_bar
 
-        bar = tqdm(total=cfg.epochs * steps, initial=epoch * steps, desc=f"retrain {net.arch_str}", leave=False)
+        bar = progress_bar(total=cfg.epochs * steps, initial=epoch * steps, desc=f"retrain {net.arch_str}", leave=False)
     nonblocking = device.type == "cuda"
     stop = cfg.epochs if max_epochs is None else min(cfg.epochs, epoch + max_epochs)
     while epoch < stop:

@@ -435,12 +435,14 @@ class EvolutionSearch:
     # --- main loop ---------------------------------------------------------------------
     def run(self, seeds: np.ndarray | None = None, state: SearchState | None = None) -> SearchState:
         """Run (or resume from ``state``) until ``config.generations`` are done."""
-        from tqdm.auto import tqdm
+        from predictor.progress import progress_bar
 
         sp, cfg = self._sp(), self.config
         state = state or SearchState()
         total = cfg.generations * cfg.population
-        bar = tqdm(total=total, initial=state.generation * cfg.population, disable=not self.progress, desc="shifting")
+        bar = progress_bar(
+            total=total, initial=state.generation * cfg.population, enabled=self.progress, desc="shifting"
+        )
         try:
             while state.generation < cfg.generations:
                 g = state.generation

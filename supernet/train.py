@@ -310,9 +310,9 @@ class SupernetTrainer:
         batches = epoch_batches(self.data.train, cfg.batch_size, cfg.seed, self.epoch)
         bar = None
         if cfg.progress and self.dist.is_main:
-            from tqdm.auto import tqdm
+            from predictor.progress import progress_bar
 
-            bar = tqdm(total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False)
+            bar = progress_bar(total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False)
         totals = torch.zeros(2, dtype=torch.float64, device=self.device)  # summed loss, correct
         seen = 0
         start = time.perf_counter()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .options import add_quiet_option
+
 
 def _bound(text: str) -> tuple[str, float]:
     """Parse ``COL=VALUE`` (argparse type)."""
@@ -122,7 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--width", type=float, default=1.0, help="chain spaces: channel multiplier (1 = exact network)")
     m.add_argument("--classes", type=int, default=None, help="classifier outputs (default: the space's, nb201 10)")
     m.add_argument("--input-size", type=int, default=32, help="input image side in pixels (32)")
-    m.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_quiet_option(m)
     m.set_defaults(func=_measure)
 
     t = lsub.add_parser("targets", help="list the registered hardware targets with units")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .options import add_quiet_option
 from .space_cmd import add_space_option
 
 
@@ -69,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="raise",
         help="bad log rows: stop with file:line (raise, default) or skip them with a warning",
     )
-    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_option(fit, dest="quiet")
     fit.add_argument(
         "--threads",
         type=int,
