@@ -4,7 +4,7 @@ The ops-on-nodes graph of a fixed-topology cell space has the same 8x8 adjacency
 architecture; only the node types differ. So the same layer runs three ways with the same
 ``nn.Parameter`` s:
 
-* :meth:`DirGCNConv.forward` — a PyG :class:`~torch_geometric.nn.MessagePassing` over
+* :meth:`DirGCNConv.forward` — a PyG :class:`~torch_geometric.nn.MessagePassing` (imported lazily) over
   ``edge_index`` (works with ``Data``/``Batch`` of any graphs);
 * :meth:`DirGCNConv.forward_dense` — one GEMM of the fixed normalized adjacency with the
   node-major ``(8, B, H)`` states (training: gradients through mini-batches);
@@ -33,8 +33,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import MessagePassing
-from torch_geometric.utils import degree
 
 from . import kernels
 
@@ -191,28 +189,54 @@ def compact_plan(node_type: Tensor, adj: Tensor, num_layers: int, mask: Tensor |
     return CompactPlan(layers, torch.as_tensor(readout, device=dev), n)
 
 
-class DirGCNConv(MessagePassing):
-    """Directed graph convolution with separate weights for the forward and reverse edges."""
+@functools.cache
+def _mean_propagation() -> type:
+    """The PyG ``MessagePassing`` that sums weighted neighbour states (imported on first sparse use only).
+
+    PyG costs seconds to import; the dense and compact paths, which every command uses, never need it.
+    """
+    from torch_geometric.nn import MessagePassing
+
+    class WeightedSum(MessagePassing):
+        def __init__(self) -> None:
+            super().__init__(aggr="add", flow="source_to_target")
+
+        def forward(self, x: Tensor, edge_index: Tensor, weight: Tensor) -> Tensor:
+            return self.propagate(edge_index, x=x, weight=weight)
+
+        def message(self, x_j: Tensor, weight: Tensor) -> Tensor:
+            return x_j * weight[:, None]
+
+    return WeightedSum
+
+
+class DirGCNConv(nn.Module):
+    """Directed graph convolution with separate weights for the forward and reverse edges.
+
+    The sparse path (:meth:`forward`) passes messages with a PyG ``MessagePassing`` over any
+    ``edge_index``; the dense path (:meth:`forward_dense`) is one GEMM with a fixed adjacency. Both use
+    the same three linear maps (``lin_self``, ``lin_fwd``, ``lin_bwd``), so one ``state_dict`` serves both.
+    """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(aggr="add", flow="source_to_target")
+        super().__init__()
         self.lin_self = nn.Linear(in_channels, out_channels)
         self.lin_fwd = nn.Linear(in_channels, out_channels, bias=False)
         self.lin_bwd = nn.Linear(in_channels, out_channels, bias=False)
 
     def forward(self, x: Tensor, edge_index: Tensor, mask: Tensor | None = None) -> Tensor:
         """Sparse path: ``x`` (num_nodes, C), ``edge_index`` (2, E) with row = source, ``mask`` (num_nodes,)."""
+        from torch_geometric.utils import degree
+
         src, dst = edge_index
         n = x.size(0)
         xm = x if mask is None else x * mask[:, None]
         w_fwd = 1.0 / degree(dst, n, dtype=x.dtype).clamp(min=1)[dst]
         w_bwd = 1.0 / degree(src, n, dtype=x.dtype).clamp(min=1)[src]
-        fwd = self.propagate(edge_index, x=xm, weight=w_fwd)
-        bwd = self.propagate(edge_index.flip(0), x=xm, weight=w_bwd)
+        prop = _mean_propagation()()
+        fwd = prop(xm, edge_index, w_fwd)
+        bwd = prop(xm, edge_index.flip(0), w_bwd)
         return self.lin_self(x) + self.lin_fwd(fwd) + self.lin_bwd(bwd)
-
-    def message(self, x_j: Tensor, weight: Tensor) -> Tensor:
-        return x_j * weight[:, None]
 
     def forward_dense(self, h: Tensor, adj: Tensor, mask: Tensor | None = None) -> Tensor:
         """Dense path, node-major: ``h`` (N, B, C), ``mask`` (N, B); ``adj`` (2N, N) = ``cat([fwd, bwd])``.
