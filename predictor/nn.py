@@ -163,6 +163,13 @@ def compact_plan(node_type: Tensor, adj: Tensor, num_layers: int, mask: Tensor |
             # The pattern is the tuple of the previous rows of v and its neighbours (same partition as the
             # types within reach, far cheaper to deduplicate than rows of types).
             _, first, inv = _distinct_rows([rows[v]] + [rows[u] for u in np.flatnonzero(nbr[v]) if u != v])
+            # Order the new states by their type pattern (as np.unique over the pattern rows would): rows
+            # that share neighbours sit together, which the gathers of the next layer prefer (~10 %).
+            order = np.lexsort(types[first][:, reach[v] > 0].T[::-1])
+            first = first[order]
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.size)
+            inv = rank[inv.reshape(-1)]
             terms = [(3 * (start[v] + rows[v][first]), np.ones(len(first)))]
             for d in (0, 1):
                 for u in np.flatnonzero(a[d * n + v]):
