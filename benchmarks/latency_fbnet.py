@@ -11,7 +11,7 @@ for the plain additive per-(layer, block) least-squares table (``table``, the ba
 Huber fit, pair correction when cross-validation says so), in the same run, over ``--seeds`` seeds
 (mean; min and max in the JSON). ``--variants`` adds ablations (``plain-huber``: robust fit without
 the structured basis; ``lsq-structured``: structured basis, plain least squares; ``pairs``: the
-pair correction forced on).
+pair correction forced on; ``gcn``: a GCN on the log-ratio of measured to table cost, per column).
 
 Ceilings of an architecture-only model (the ``ceiling`` block, phones and CPUs):
 
@@ -49,6 +49,7 @@ VARIANTS = {
     "plain-huber": dict(loss="huber", structured=False, correction="none"),
     "lsq-structured": dict(loss="lsq", structured=True, correction="none"),
     "pairs": dict(correction="pairs"),
+    "gcn": dict(correction="gcn"),
 }
 PHONES = ("pixel2_latency", "samsung_s7_latency")
 

@@ -63,7 +63,7 @@ from .errors import NasgcnError
 FORMAT = "nasgcn-latency-model"
 VERSION = 1
 LOSSES = ("huber", "lad", "lsq")
-CORRECTIONS = ("auto", "none", "pairs")
+CORRECTIONS = ("auto", "none", "pairs", "gcn")
 #: architecture column names accepted in measured files, in order of preference
 ARCH_COLUMNS = ("arch_str", "arch_ids", "arch")
 #: measurement settings (one value per file, recorded in the model's metadata), not costs
@@ -473,6 +473,7 @@ class LatencyModel:
         folds: int = 5,
         pair_ridge: float = 10.0,
         random_state: int | None = 0,
+        gcn_epochs: int = 150,
     ) -> None:
         self.space = space
         self.loss = loss
@@ -481,6 +482,8 @@ class LatencyModel:
         self.folds = folds
         self.pair_ridge = pair_ridge
         self.random_state = random_state
+        self.gcn_epochs = gcn_epochs
+        self.gcn_: dict[str, Any] = {}
         self.columns: list[str] = []
         self.units: dict[str, str] = {}
         self.meta: dict[str, Any] = {}
@@ -594,12 +597,33 @@ class LatencyModel:
         self.bias_ = np.asarray(biases)
         self.pairs_ = np.stack(pair_tabs)
         self.noise_rel_ = np.asarray(noise)
+        self.gcn_ = self._fit_gcn_corrections(ids, costs) if self.correction == "gcn" else {}
         self.meta = {
             **dict(meta or {}),
             "n_train": int(n),
             "fit": info,
         }
         return self
+
+    def _fit_gcn_corrections(self, ids: np.ndarray, costs: Mapping[str, Any]) -> dict[str, Any]:
+        """One GCN per column on the log-ratio of measured to table cost: the non-additive part.
+
+        Opt-in (``correction="gcn"``): on HELP's FBNet latencies it was worse than the table alone on every
+        device (e.g. samsung_s7 0.73 -> 0.59 within 10 %, 900 measurements), so ``auto`` never picks it.
+        """
+        from .gcn import GCNPredictor
+
+        base = self._additive(ids)
+        out = {}
+        for c, name in enumerate(self.columns):
+            y = np.asarray(costs[name], dtype=np.float64).reshape(-1)
+            if (y <= 0).any() or (base[:, c] <= 0).any():
+                raise NasgcnError(f"column {name!r}: the GCN correction needs positive costs (it fits log ratios)")
+            est = GCNPredictor(
+                space=self.space, ensemble=2, epochs=self.gcn_epochs, loss="mse", random_state=self.random_state
+            )
+            out[name] = est.fit(ids, np.log(y / base[:, c]))
+        return out
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "table_"):
@@ -609,6 +633,17 @@ class LatencyModel:
         """``{column: (mean, std)}`` for every architecture (strings or an op-id matrix)."""
         self._check_fitted()
         ids = self._ids(archs)
+        acc = self._additive(ids)
+        out = {}
+        for c, name in enumerate(self.columns):
+            mean = acc[:, c].copy()
+            if name in self.gcn_:
+                mean *= np.exp(self.gcn_[name].predict(ids))
+            out[name] = (mean, self.noise_rel_[c] * np.abs(mean))
+        return out
+
+    def _additive(self, ids: np.ndarray) -> np.ndarray:
+        """Table (+ pair terms) costs ``(n, columns)``."""
         C, L, K = self.table_.shape
         n = ids.shape[0]
         # layer by layer, all columns at once: (n, C) rows gathered from a (K, C) slice per layer
@@ -621,11 +656,7 @@ class LatencyModel:
             pidx = _pair_index(ids, K)
             for layer in range(L - 1):
                 acc += pairs[layer][pidx[:, layer]]
-        out = {}
-        for c, name in enumerate(self.columns):
-            mean = acc[:, c].copy()
-            out[name] = (mean, self.noise_rel_[c] * np.abs(mean))
-        return out
+        return acc
 
     # ----- persistence ---------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -643,7 +674,9 @@ class LatencyModel:
                 "folds": self.folds,
                 "pair_ridge": self.pair_ridge,
                 "random_state": self.random_state,
+                "gcn_epochs": self.gcn_epochs,
             },
+            "gcn_columns": sorted(self.gcn_),
             "meta": self.meta,
         }
 
@@ -660,7 +693,21 @@ class LatencyModel:
                 bias=self.bias_,
                 pairs=self.pairs_,
                 noise_rel=self.noise_rel_,
+                **self._gcn_arrays(),
             )
+
+    def _gcn_arrays(self) -> dict[str, np.ndarray]:
+        """Each GCN correction's files (state_dict + JSON config) as byte arrays, so the model stays one file."""
+        import tempfile
+
+        arrays = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for k, name in enumerate(sorted(self.gcn_)):
+                path = Path(tmp) / f"gcn{k}.pt"
+                self.gcn_[name].save(path)
+                arrays[f"gcn{k}_pt"] = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+                arrays[f"gcn{k}_json"] = np.frombuffer(Path(str(path) + ".json").read_bytes(), dtype=np.uint8)
+        return arrays
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "LatencyModel":
@@ -680,7 +727,7 @@ class LatencyModel:
             raise NasgcnError(f"{p}: not a nasgcn latency model file (format {state.get('format')!r})")
         if int(state.get("version", 0)) > VERSION:
             raise NasgcnError(f"{p}: latency model version {state['version']} is newer than this nasgcn ({VERSION})")
-        known = ("loss", "correction", "structured", "folds", "pair_ridge", "random_state")
+        known = ("loss", "correction", "structured", "folds", "pair_ridge", "random_state", "gcn_epochs")
         model = cls(space=state["space"], **{k: v for k, v in state.get("settings", {}).items() if k in known})
         model.columns = list(state["columns"])
         model.units = dict(state.get("units", {}))
@@ -696,10 +743,31 @@ class LatencyModel:
                 f"{p}: table shape {model.table_.shape} does not fit space {sp.name!r} "
                 f"({C} columns, {sp.num_slots} slots, {len(sp.ops)} ops)"
             )
+        model.gcn_ = _load_gcns(p, arrays, state.get("gcn_columns", []))
         return model
 
     def __repr__(self) -> str:
         return f"LatencyModel(space={self.space!r}, columns={self.columns}, loss={self.loss!r})"
+
+
+def _load_gcns(path: Path, arrays: Mapping[str, np.ndarray], columns: Sequence[str]) -> dict[str, Any]:
+    """The GCN corrections stored in a model file (weights read with ``weights_only=True``)."""
+    if not columns:
+        return {}
+    import tempfile
+
+    from .gcn import GCNPredictor
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, name in enumerate(columns):
+            if f"gcn{k}_pt" not in arrays or f"gcn{k}_json" not in arrays:
+                raise NasgcnError(f"{path}: the GCN correction of column {name!r} is missing from the file")
+            pt = Path(tmp) / f"gcn{k}.pt"
+            pt.write_bytes(np.asarray(arrays[f"gcn{k}_pt"], dtype=np.uint8).tobytes())
+            Path(str(pt) + ".json").write_bytes(np.asarray(arrays[f"gcn{k}_json"], dtype=np.uint8).tobytes())
+            out[name] = GCNPredictor.load(pt)
+    return out
 
 
 def is_cost_model_file(path: str | os.PathLike) -> bool:

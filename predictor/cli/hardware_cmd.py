@@ -162,9 +162,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss", choices=("auto", "huber", "lad", "lsq"), default="auto",
                    help="table method: robust Huber fit, median fit (lad) or plain least squares (lsq); auto "
                    "(default): huber or lsq, whichever cross-validates better per column")
-    p.add_argument("--correction", choices=("auto", "none", "pairs"), default="auto",
-                   help="table method: adjacent-layer pair terms (auto: when cross-validation says they help)")
-    p.add_argument("--ensemble", type=int, default=8)
+    p.add_argument("--correction", choices=("auto", "none", "pairs", "gcn"), default="auto",
+                   help="table method: none, adjacent-layer pair terms (auto: when cross-validation says they help), "
+                   "or gcn: a GCN fitted on the log-ratio of measured to table cost (the non-additive part)")
+    p.add_argument("--ensemble", type=int, default=8, help="additive/gcn methods (nb201): ensemble members")
     p.add_argument("--epochs", type=int, default=200, help="GCN epochs")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
