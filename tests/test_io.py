@@ -77,3 +77,26 @@ def test_suffix_check():
     check_suffix("a.CSV", [".csv"])
     with pytest.raises(NasgcnError, match="cannot write .parquet"):
         check_suffix("a.parquet", [".csv"])
+
+
+def test_fit_and_table_refuse_to_overwrite_their_inputs(tmp_path, capsys):
+    from predictor.cli.main import main
+
+    log = tmp_path / "g.csv"
+    log.write_text(
+        "arch_str,acc\n"
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|,93.6\n"
+        "|none~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|,90.6\n"
+        "|none~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|,80.6\n"
+    )
+    before = log.read_bytes()
+    assert main(["fit", str(log), "--target", "acc", "--out", str(log), "--quiet"]) == 1
+    assert "one of the inputs" in capsys.readouterr().err and log.read_bytes() == before
+    model = tmp_path / "m.pt"
+    assert main(["fit", str(log), "--target", "acc", "--epochs", "3", "--out", str(model), "--quiet"]) == 0
+    weights = model.read_bytes()
+    capsys.readouterr()
+    for out in (model, tmp_path / "m.pt.json"):
+        assert main(["table", str(model), "--out", str(out)]) == 1
+        assert "one of the inputs" in capsys.readouterr().err
+    assert model.read_bytes() == weights

@@ -147,9 +147,11 @@ def _fit(args: argparse.Namespace) -> int:
     import time
 
     from ..errors import NasgcnError
+    from ..io import check_not_input
     from ..noisy import fit_noisy_accurate
     from ..spaces import get_space
 
+    check_not_input(args.out, [*args.logs, *args.accurate])  # before any work: nothing is lost
     _set_threads(args.threads)
     space = get_space(args.space).name
     archs, y = _read_target(args.logs, args.target, args.on_error, space)
@@ -210,9 +212,11 @@ def _fit(args: argparse.Namespace) -> int:
 def _table(args: argparse.Namespace) -> int:
     from ..errors import NasgcnError
     from ..gcn import GCNPredictor
+    from ..io import check_not_input
     from ..lookup import LookupTable
     from ..spaces import get_space
 
+    check_not_input(args.out, [args.model])
     _set_threads(args.threads)
     est = GCNPredictor.load(args.model, device=args.device)
     sp = get_space(est.space)
