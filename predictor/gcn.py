@@ -76,6 +76,7 @@ from sklearn.utils.validation import check_is_fitted
 from .errors import NasgcnError
 from .io import atomic_path, write_json_atomic
 from .nn import CellGCN, compact_plan, normalized_adjacency
+from .rows import unique_rows
 
 __all__ = ["GCNPredictor", "data_hash", "FEATURES"]
 
@@ -131,8 +132,8 @@ def _iso_run_ids(name: str, ids: np.ndarray | None) -> tuple[np.ndarray, np.ndar
     if sp.enumerable:
         uniq, inv = np.unique(sp.iso_class(ids), return_inverse=True)
         return _space_unique_ids(name)[uniq], inv.reshape(-1)
-    run, inv = np.unique(sp.canonical_ids(ids), axis=0, return_inverse=True)
-    return run, inv.reshape(-1)
+    run, _, inv = unique_rows(sp.canonical_ids(ids))
+    return run, inv
 
 
 #: Spaces too large to enumerate standardize their global features on this many random architectures.
@@ -373,8 +374,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
             if sp.enumerable:
                 cls, class_ids = sp.iso_class(ids), sp.unique_ids()
             else:  # no class table: number the distinct canonical forms of this sample
-                class_ids, cls = np.unique(sp.canonical_ids(ids), axis=0, return_inverse=True)
-                cls = cls.reshape(-1)
+                class_ids, _, cls = unique_rows(sp.canonical_ids(ids))
             key = cls * self.n_sources_ + src
             uniq, inv = np.unique(key, return_inverse=True)
             wsum = np.bincount(inv, weights=w)

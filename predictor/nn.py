@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from . import kernels
+from .rows import unique_rows
 
 __all__ = ["DirGCNConv", "CellGCN", "CompactPlan", "LayerPlan", "normalized_adjacency", "compact_plan"]
 
@@ -122,26 +123,6 @@ class CompactPlan:
     num_nodes: int
 
 
-def _distinct_rows(cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``np.unique(np.stack(cols, 1), axis=0, return_index=True, return_inverse=True)`` for small ints, fast.
-
-    Columns are folded into one int64 key (re-ranked whenever the next fold could overflow), so the
-    deduplication is a 1-D sort instead of a sort of void-typed rows.
-    """
-    key = np.asarray(cols[0], dtype=np.int64)
-    span = int(key.max()) + 1 if key.size else 1
-    for col in cols[1:]:
-        col = np.asarray(col, dtype=np.int64)
-        width = int(col.max()) + 1 if col.size else 1
-        if span * width >= 2**62:
-            _, key = np.unique(key, return_inverse=True)
-            key = key.reshape(-1).astype(np.int64)
-            span = int(key.max()) + 1
-        key = key * width + col
-        span *= width
-    return np.unique(key, return_index=True, return_inverse=True)
-
-
 def compact_plan(node_type: Tensor, adj: Tensor, num_layers: int, mask: Tensor | None = None) -> CompactPlan:
     """Build the :class:`CompactPlan` for ``node_type`` (B, N), ``adj`` (2N, N) and the none-mask (B, N) or None."""
     b, n = node_type.shape
@@ -162,7 +143,7 @@ def compact_plan(node_type: Tensor, adj: Tensor, num_layers: int, mask: Tensor |
             # One new state per distinct pattern of types within reach; `first` = an input row showing it.
             # The pattern is the tuple of the previous rows of v and its neighbours (same partition as the
             # types within reach, far cheaper to deduplicate than rows of types).
-            _, first, inv = _distinct_rows([rows[v]] + [rows[u] for u in np.flatnonzero(nbr[v]) if u != v])
+            _, first, inv = unique_rows([rows[v]] + [rows[u] for u in np.flatnonzero(nbr[v]) if u != v])
             # Order the new states by their type pattern (as np.unique over the pattern rows would): rows
             # that share neighbours sit together, which the gathers of the next layer prefer (~10 %).
             order = np.lexsort(types[first][:, reach[v] > 0].T[::-1])

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NasgcnError
+from ..rows import unique_rows
 
 #: Spaces up to this many architectures can be enumerated (tables, ``all_ids``, iso classes).
 MAX_ENUMERABLE = 2_000_000
@@ -155,7 +156,7 @@ class SearchSpace(ABC):
             while out.shape[0] < n:
                 extra = rng.integers(0, len(self.ops), size=(n - out.shape[0], self.num_slots), dtype=np.int64)
                 both = np.concatenate([out, extra])
-                _, first = np.unique(both, axis=0, return_index=True)
+                _, first, _ = unique_rows(both)
                 out = both[np.sort(first)]
             return out
         return rng.integers(0, len(self.ops), size=(n, self.num_slots), dtype=np.int64)
