@@ -23,8 +23,19 @@ Why it looks the way it does:
   and the cut-off ("dead") flag of the cell, computed exactly by :mod:`predictor.costs`. The
   parameter count alone ranks NB201 with Kendall tau 0.58, so the network starts from there.
   Dead cells (output identically zero; 341 in NB201, all scoring chance level) are handled through
-  the flag and the ``none`` masking rather than a hard-coded value, so the predictor stays valid
-  for targets other than accuracy (e.g. latency).
+  the flag and the ``none`` masking while training.
+* **Honest outputs** — predictions are what the target can be (see :mod:`predictor.targets`):
+  the ensemble mean is clipped to ``target_range`` (default inferred from the target's name:
+  accuracy [0, 100], losses and costs >= 0; the std stays the ensemble spread, so ``mean +- std``
+  may cross a bound: clip the interval, not the spread). Cut-off cells are predicted as what they
+  are, not as what the network extrapolates for them (59.6 % with a small std once, truth 10 %):
+  ``dead_value="auto"`` takes the median (and std) of the dead cells' source-0 training labels when
+  there are at least :data:`DEAD_MIN_LABELS`, else chance level for accuracy and cross-entropy
+  targets (``100 / num_classes``, ``log(num_classes)``; std 0), else leaves them to the network (a
+  latency is not fixed by the cut-off). On NB201 the truth is exactly 10.0 % for all 341 dead cells
+  in every CIFAR-10 test column (9.712 % on the 25k ``cifar10-valid`` half). :meth:`extrapolated`
+  marks predictions outside the range of the source-0 training labels or made for cells whose
+  graph-level features lie outside the training rows' range.
 * **Losses** — ``"mse"`` on standardized targets, ``"rank"`` (pairwise logistic / RankNet over the
   pairs of a mini-batch), ``"mix"`` (MSE + ``rank_weight`` x rank). A ranking loss leaves the output
   scale free, so after a ``"rank"`` fit each member gets a strictly increasing map back to the
@@ -62,7 +73,6 @@ import contextlib
 import copy
 import functools
 import hashlib
-import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -70,19 +80,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
 
 from .errors import NasgcnError
-from .io import atomic_path, write_json_atomic
+from .estimator import BaseEstimator, RegressorMixin, check_is_fitted
+from .io import atomic_with_sidecar
+from .model_file import load_member_state, read_model_config, read_model_weights
 from .nn import CellGCN, compact_plan, normalized_adjacency
 from .rows import unique_rows
+from .targets import chance_value, clip, infer_range, metric_kind, parse_range, range_to_json
 
 __all__ = ["GCNPredictor", "data_hash", "FEATURES"]
 
 FORMAT_VERSION = 1
 FEATURES = ("log_params", "log_flops", "dead")
 LOSSES = ("mse", "rank", "mix")
+#: ``dead_value="auto"`` uses the dead cells' own training labels from this many on.
+DEAD_MIN_LABELS = 2
 
 
 @contextlib.contextmanager
@@ -235,6 +248,13 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         torch's setting. The model is tiny: on a shared 2-core machine the default thread pool made
         a fit 30x slower than one thread.
     verbose : show a tqdm bar over epochs.
+    target_range : ``(low, high)`` the target can take (``None`` for an open side; a ``"LO,HI"``
+        string works too); predictions are clipped to it and ``fit`` refuses source-0 labels outside
+        it. ``None`` infers it from ``target_`` (the target's name, set by ``nasgcn fit``) via
+        :func:`predictor.targets.infer_range`: accuracy [0, 100], losses and costs >= 0, else open.
+    dead_value : prediction for cut-off cells (``space.is_dead``): ``"auto"`` (their training labels'
+        median, else chance level for accuracy/cross-entropy targets, see the module docstring), a
+        number (std 0), or ``None`` to leave them to the network.
     """
 
     def __init__(
@@ -262,6 +282,8 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         device: str = "cpu",
         n_threads: int | None = 1,
         verbose: bool = False,
+        target_range: Any = None,
+        dead_value: float | str | None = "auto",
     ) -> None:
         self.hidden = hidden
         self.num_layers = num_layers
@@ -286,6 +308,8 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         self.device = device
         self.n_threads = n_threads
         self.verbose = verbose
+        self.target_range = target_range
+        self.dead_value = dead_value
 
     # ----- helpers ---------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -298,6 +322,11 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
                 raise NasgcnError(f"{name} must be a positive integer, got {value!r}")
         if not 0 < self.validation_fraction < 1:
             raise NasgcnError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        parse_range(self.target_range, "target_range")  # a malformed range fails before any work
+        if self.dead_value not in (None, "auto") and not (
+            isinstance(self.dead_value, (int, float, np.integer, np.floating)) and np.isfinite(self.dead_value)
+        ):
+            raise NasgcnError(f"dead_value must be 'auto', None or a finite number, got {self.dead_value!r}")
         _space(self.space)  # unknown spaces fail here with the list of known ones
 
     def _new_member(self) -> CellGCN:
@@ -344,6 +373,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         target the predictions are expressed in and must be present.
         """
         self._check_params()
+        self.__dict__.pop("recorded_range_", None)  # a refit infers or declares its own range
         ids = to_ids(archs, self.space)
         y = np.asarray(list(y) if not isinstance(y, np.ndarray) else y, dtype=np.float64).reshape(-1)
         n = ids.shape[0]
@@ -364,6 +394,25 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
             raise NasgcnError(f"source has {src.shape[0]} values, expected {n}")
         if src.min() < 0 or not np.any(src == 0):
             raise NasgcnError("source ids must be >= 0 and source 0 (the target) must have labels")
+        declared = parse_range(self.target_range, "target_range")
+        if declared is not None:
+            bad = np.flatnonzero((src == 0) & ((y < declared[0]) | (y > declared[1])))
+            if bad.size:
+                raise NasgcnError(
+                    f"{bad.size} target(s) outside the declared range [{declared[0]:g}, {declared[1]:g}], e.g. "
+                    f"{y[bad[0]]:g} at position {int(bad[0])} (fix those labels, or declare the range the "
+                    "target can take: --target-range LO,HI / target_range=)"
+                )
+        sel0 = (src == 0) & (w > 0)
+        if not sel0.any():
+            sel0 = src == 0
+        self.label_range_ = np.array([y[sel0].min(), y[sel0].max()], dtype=np.float64)
+        dead0 = sel0 & _space(self.space).is_dead(ids)
+        self.dead_labels_ = {
+            "n": int(dead0.sum()),
+            "median": float(np.median(y[dead0])) if dead0.any() else None,
+            "std": float(y[dead0].std()) if dead0.any() else None,
+        }
         self.data_hash_ = data_hash(ids, y, w, src if source is not None else None)
         self.n_train_ = int(n)
         self.n_sources_ = int(src.max()) + 1
@@ -391,11 +440,18 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         # Per-source standardization; source 0 defines the output units.
         self.source_mean_ = np.zeros(self.n_sources_)
         self.source_std_ = np.ones(self.n_sources_)
-        for s in range(self.n_sources_):
-            ys = y_a[src_a == s]
-            if ys.size:
-                self.source_mean_[s] = ys.mean()
-                self.source_std_[s] = ys.std() if ys.size > 1 and ys.std() > 0 else 1.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            for s in range(self.n_sources_):
+                ys = y_a[src_a == s]
+                if ys.size:
+                    self.source_mean_[s] = ys.mean()
+                    self.source_std_[s] = ys.std() if ys.size > 1 and ys.std() > 0 else 1.0
+        if not (np.isfinite(self.source_mean_).all() and np.isfinite(self.source_std_).all()):
+            big = float(np.max(np.abs(y)))
+            raise NasgcnError(
+                f"targets too large to standardize (|y| up to {big:g}: their mean or spread overflows); "
+                "drop or rescale those labels"
+            )
         counts = np.bincount(src_a, minlength=self.n_sources_)
         self.anchor_ = int(np.argmax(counts))
         self.y_mean_ = float(self.source_mean_[0])
@@ -449,6 +505,9 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         n_glob = 0 if glob is None else glob.shape[1]
         g0 = np.zeros((0, n_glob)) if glob is None else glob.double().cpu().numpy()[src == 0]
         self.feature_range_ = np.stack([g0.min(0), g0.max(0)]) if n_glob else np.zeros((2, 0))
+        # All training rows' range (every source): outside it a prediction is an extrapolation.
+        g_all = np.zeros((0, n_glob)) if glob is None else glob.double().cpu().numpy()
+        self.train_feature_range_ = np.stack([g_all.min(0), g_all.max(0)]) if n_glob else np.zeros((2, 0))
         zt = torch.as_tensor(z, dtype=torch.float32, device=dev)
         wt = torch.as_tensor(w / w.mean(), dtype=torch.float32, device=dev)
         st = torch.as_tensor(src, device=dev)
@@ -747,10 +806,98 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         out = out.astype(np.float64) * self.y_std_ + self.y_mean_
         mean = out.mean(0)
         std = out.std(0) if return_std else None
+        mean, std = self._finish(mean, std, self._run_ids(ids))
         if inv is not None:
             mean = mean[inv]
             std = None if std is None else std[inv]
         return (mean, std) if return_std else mean
+
+    def _run_ids(self, ids: np.ndarray | None) -> np.ndarray:
+        """The rows :meth:`_grouped_outputs` runs for ``ids`` (class representatives with ``iso``)."""
+        if self.iso:
+            return _iso_run_ids(self.space, ids)[0]
+        return _space_all_ids(self.space) if ids is None else ids
+
+    def target_bounds(self) -> tuple[float, float]:
+        """The range predictions are clipped to: ``target_range``, else inferred from ``target_`` (may be open)."""
+        declared = parse_range(self.target_range, "target_range")
+        if declared is None:
+            declared = getattr(self, "recorded_range_", None)
+        return declared if declared is not None else infer_range(getattr(self, "target_", None))
+
+    def dead_prediction(self) -> tuple[float, float, str] | None:
+        """``(value, std, why)`` predicted for every cut-off cell, or ``None`` (the network's output is kept)."""
+        if self.dead_value is None:
+            return None
+        if self.dead_value != "auto":
+            return float(self.dead_value), 0.0, "declared dead_value"
+        seen = getattr(self, "dead_labels_", None) or {}
+        if seen.get("n", 0) >= DEAD_MIN_LABELS and seen.get("median") is not None:
+            return float(seen["median"]), float(seen["std"] or 0.0), f"median of {seen['n']} dead training labels"
+        labels = getattr(self, "label_range_", None)
+        percent = labels is None or float(np.max(np.abs(labels))) > 1.0
+        classes = _space(self.space).macro_defaults().get("num_classes")
+        name = getattr(self, "target_", None)
+        if metric_kind(name) == "other" and self.target_bounds() == (0.0, 100.0):
+            name = "accuracy"  # a target declared as a percentage without a telling name
+        value = chance_value(name, classes, percent=percent)
+        return None if value is None else (value, 0.0, f"chance level of {classes} classes")
+
+    def _finish(
+        self, mean: np.ndarray, std: np.ndarray | None, run_ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Cut-off cells get :meth:`dead_prediction`; the mean is clipped to :meth:`target_bounds` (std kept)."""
+        dead = self.dead_prediction()
+        if dead is not None:
+            mask = _space(self.space).is_dead(run_ids)
+            if mask.any():
+                mean = mean.copy()
+                mean[mask] = dead[0]
+                if std is not None:
+                    std = std.copy()
+                    std[mask] = dead[1]
+        return clip(mean, self.target_bounds()), std
+
+    def extrapolated(
+        self, archs: Sequence[str] | np.ndarray | None = None, pred: np.ndarray | None = None
+    ) -> np.ndarray:
+        """True where a prediction rests on extrapolation (``archs=None``: the whole space, index order).
+
+        That is: the prediction lies outside the range of the source-0 training labels, or the cell's
+        graph-level features (log params, log FLOPs, cut-off flag) lie outside the range of the
+        training rows. Cut-off cells predicted by :meth:`dead_prediction` are not extrapolated. ``pred``:
+        the predictions already made for the same rows (saves a second pass).
+        """
+        check_is_fitted(self, "members_")
+        ids = None if archs is None else to_ids(archs, self.space)
+        if ids is None:
+            _space(self.space).require_enumerable("the whole space")
+        if pred is None:
+            pred = self._predict(ids, False)
+        pred = np.asarray(pred, dtype=np.float64).reshape(-1)
+        if self.iso:
+            run, inv = _iso_run_ids(self.space, ids)
+        else:
+            run, inv = self._run_ids(ids), None
+        outside = np.zeros(run.shape[0], dtype=bool)
+        bounds = getattr(self, "train_feature_range_", None)
+        if self.global_features and bounds is not None and np.size(bounds):
+            g = (_global_features(run, self.global_features, self.space) - self.feat_mean_) / self.feat_std_
+            tol = 1e-6
+            outside = ((g < bounds[0] - tol) | (g > bounds[1] + tol)).any(1)
+        dead = None
+        if self.dead_prediction() is not None:
+            dead = _space(self.space).is_dead(run)
+            outside &= ~dead
+        if inv is not None:
+            outside = outside[inv]
+            dead = None if dead is None else dead[inv]
+        labels = getattr(self, "label_range_", None)
+        if labels is not None:
+            span = max(float(labels[1] - labels[0]), 1.0) * 1e-9
+            beyond = (pred > labels[1] + span) | (pred < labels[0] - span)
+            outside |= beyond if dead is None else beyond & ~dead
+        return outside | ~np.isfinite(pred)
 
     def predict_space(self, return_std: bool = False):
         """Predictions for every architecture of the space, in :meth:`SearchSpace.all_ids` order."""
@@ -783,7 +930,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
                     )
                 )
         out = torch.cat(outs, dim=1).cpu().numpy().astype(np.float64) * self.y_std_ + self.y_mean_
-        return out.mean(0)
+        return self._finish(out.mean(0), None, ids)[0]
 
     def score(self, archs: Sequence[str] | np.ndarray, y: Iterable[float], sample_weight: Any = None) -> float:
         """Kendall tau between ``y`` and the predictions (higher is better)."""
@@ -799,6 +946,10 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
 
         params = self.get_params()
         params["global_features"] = list(params["global_features"])
+        declared = parse_range(params.get("target_range"), "target_range")
+        params["target_range"] = None if declared is None else range_to_json(declared)
+        if isinstance(params.get("dead_value"), (np.integer, np.floating)):
+            params["dead_value"] = float(params["dead_value"])
         return {
             "format": "nasgcn.GCNPredictor",
             "format_version": FORMAT_VERSION,
@@ -821,6 +972,12 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
             "best_epoch": self.best_epoch_,
             "meta": getattr(self, "meta_", {}),
             "measured": getattr(self, "measured_", None),
+            "target_range": range_to_json(self.target_bounds()),
+            "label_range": None if getattr(self, "label_range_", None) is None else self.label_range_.tolist(),
+            "train_feature_range": None
+            if getattr(self, "train_feature_range_", None) is None
+            else np.asarray(self.train_feature_range_).tolist(),
+            "dead_labels": getattr(self, "dead_labels_", None),
         }
 
     def save(self, path: str | os.PathLike) -> None:
@@ -830,9 +987,8 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         state["calibration"] = self.calibration_.detach().cpu()
         for k, rows in enumerate(getattr(self, "output_map_", None) or []):
             state[f"output_map.{k}"] = rows.detach().cpu()
-        with atomic_path(path) as tmp:
+        with atomic_with_sidecar(path, cfg, sidecar=str(path) + ".json") as tmp:  # config first, with the weights' hash
             torch.save(state, tmp)
-        write_json_atomic(str(path) + ".json", cfg)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu", space: str | None = None) -> "GCNPredictor":
@@ -846,14 +1002,7 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
             raise NasgcnError(f"{path}: model file not found")
         if not cfg_path.is_file():
             raise NasgcnError(f"{cfg_path}: model config not found (a model is MODEL plus MODEL.json)")
-        try:
-            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise NasgcnError(f"{cfg_path}: not valid JSON ({err})") from None
-        if cfg.get("format") != "nasgcn.GCNPredictor":
-            raise NasgcnError(f"{cfg_path}: not a GCNPredictor config")
-        if cfg.get("format_version", 0) > FORMAT_VERSION:
-            raise NasgcnError(f"{cfg_path}: format version {cfg['format_version']} is newer than this nasgcn")
+        cfg = read_model_config(cfg_path, FORMAT_VERSION, cls._get_param_names())  # every key checked, one line
         params = dict(cfg["params"])
         params["global_features"] = tuple(params["global_features"])
         params["device"] = device
@@ -867,13 +1016,9 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         _space(params["space"])  # an unregistered space without a spec fails here, clearly
         est = cls(**params)
         dev = est._torch_device()
-        try:
-            state = torch.load(path, map_location=dev, weights_only=True)
-        except Exception as err:  # noqa: BLE001 - corrupt or foreign file
-            raise NasgcnError(f"{path}: cannot read model weights ({type(err).__name__}: {err})") from None
+        state = read_model_weights(path, dev, cfg, cfg_path)  # weights_only=True, finite, the config's file
         members = torch.nn.ModuleList(est._new_member() for _ in range(est.ensemble)).to(dev)
-        prefix = "members."
-        members.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+        load_member_state(members, state, path, cfg_path)
         members.eval()
         est.members_ = members
         est.calibration_ = state["calibration"].to(dev)
@@ -892,6 +1037,15 @@ class GCNPredictor(RegressorMixin, BaseEstimator):
         est.feat_std_ = np.asarray(cfg["feat_std"], dtype=np.float64)
         bounds = cfg.get("feature_range")  # absent in models saved before it existed: no clipping
         est.feature_range_ = None if bounds is None else np.asarray(bounds, dtype=np.float64).reshape(2, -1)
+        # Absent in models saved before honest outputs: no label range, no dead labels (chance level still applies).
+        labels, train_bounds = cfg.get("label_range"), cfg.get("train_feature_range")
+        est.label_range_ = None if labels is None else np.asarray(labels, dtype=np.float64).reshape(2)
+        est.train_feature_range_ = (
+            est.feature_range_ if train_bounds is None else np.asarray(train_bounds, dtype=np.float64).reshape(2, -1)
+        )
+        est.dead_labels_ = cfg.get("dead_labels") or None
+        recorded = cfg.get("target_range")  # the range in force when saved (inferred or declared) stays in force
+        est.recorded_range_ = parse_range(recorded, f"{cfg_path}: target_range") if isinstance(recorded, list) else None
         est.n_epochs_ = int(cfg["n_epochs"])
         est.best_epoch_ = int(cfg["best_epoch"])
         est.target_ = cfg.get("target")

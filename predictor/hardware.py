@@ -22,7 +22,6 @@ Conventions, all explicit:
 
 from __future__ import annotations
 
-import csv
 import fnmatch
 import json
 import math
@@ -35,6 +34,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ArchitectureError, LogFormatError, NasgcnError
+from .io import check_sidecar
+from .readers import (
+    ArchColumn,
+    CsvRows,
+    RowProblem,
+    TextFile,
+    check_column,
+    check_path,
+    jsonl_lines,
+    option,
+    other_space_hint,
+    parse_json_line,
+)
 from .spaces import get_space
 from .table import ColumnTable
 
@@ -158,18 +170,8 @@ def _nb201_string_index() -> dict[str, int]:
 
 
 def _space_hint(space_name: str, arch: Any) -> str:
-    """' (it parses as a SPACE architecture: pass --space SPACE)' when another space reads it."""
-    from .spaces import list_spaces
-
-    for other in list_spaces():
-        if other == space_name:
-            continue
-        try:
-            get_space(other).parse(str(arch))
-        except (ArchitectureError, NasgcnError):
-            continue
-        return f"; it parses as a {other!r} architecture: pass --space {other}"
-    return ""
+    """'; it parses as a SPACE architecture: pass --space SPACE' when another space reads it."""
+    return other_space_hint(space_name, arch)
 
 
 def _bad_arch(space_name: str, arch: Any, err: Exception, path: str, line: int | None, i: int) -> LogFormatError:
@@ -275,53 +277,53 @@ def _is_numeric(values: list[Any]) -> bool:
     return True
 
 
-def _read_records(path: Path) -> tuple[list[str], list[list[Any]], list[int | None], dict[str, Any]]:
-    """Header, row values, line numbers and embedded metadata of a file."""
+_KINDS = "a hardware table (CSV, TSV, JSON, JSONL or Parquet)"
+
+
+def _read_records(
+    path: Path, arch_check: ArchColumn | None = None
+) -> tuple[list[str], list[list[Any]], list[int | None], dict[str, Any]]:
+    """Header, row values, line numbers and embedded metadata of a file (via :mod:`predictor.readers`).
+
+    Text formats stream and stop at the first bad line (``arch_check`` parses each row's
+    ``arch_str`` as it is read, so a junk file fails at its first lines); a binary file, a BOM
+    or blank lines are handled as for every other table the package reads.
+    """
     suffix = path.suffix.lower()
     meta: dict[str, Any] = {}
     if suffix in (".csv", ".tsv", ".txt"):
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh, delimiter="\t" if suffix == ".tsv" else ",")
+        reader = CsvRows(path, kinds=_KINDS)
+        rows, lines = [], []
+        a = reader.header.index("arch_str") if arch_check is not None and "arch_str" in reader.header else None
+        for line, row in reader:
             try:
-                header = [h.strip() for h in next(reader)]
-            except StopIteration:
-                raise LogFormatError(
-                    str(path), 1, "the file is empty", "expected a header line with arch_str"
-                ) from None
-            rows, lines = [], []
-            for row in reader:
-                if not row:
-                    continue
-                if len(row) != len(header):
-                    raise LogFormatError(
-                        str(path),
-                        reader.line_num,
-                        f"expected {len(header)} fields, found {len(row)}",
-                        "the line is truncated or has extra commas",
-                    )
-                rows.append(row)
-                lines.append(reader.line_num)
-        return header, rows, lines, meta
+                problem = reader.width_problem(row)
+                if problem is not None:
+                    raise problem
+                if a is not None:
+                    arch_check(row[a])  # type: ignore[misc]
+            except RowProblem as err:
+                raise err.error(path, line) from None
+            rows.append(row)
+            lines.append(line)
+        return reader.header, rows, lines, meta
     if suffix in (".jsonl", ".ndjson"):
         records, lines = [], []
-        with open(path, encoding="utf-8") as fh:
-            for lineno, text in enumerate(fh, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    rec = json.loads(text)
-                except json.JSONDecodeError as err:
-                    raise LogFormatError(
-                        str(path), lineno, f"invalid JSON ({err.msg})", "one JSON object per line"
-                    ) from None
+        for lineno, text, is_last in jsonl_lines(path, _KINDS):
+            try:
+                rec = parse_json_line(text, is_last)
                 if not isinstance(rec, dict):
-                    raise LogFormatError(str(path), lineno, "expected a JSON object", "one JSON object per line")
-                records.append(rec)
-                lines.append(lineno)
+                    raise RowProblem("expected a JSON object", "one JSON object per line")
+                if arch_check is not None and "arch_str" in rec:
+                    arch_check(rec["arch_str"])
+            except RowProblem as err:
+                raise err.error(path, lineno) from None
+            records.append(rec)
+            lines.append(lineno)
         return (*_records_to_rows(records, path, lines), meta)
     if suffix == ".json":
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
+            obj = json.loads(TextFile(path, _KINDS).read())
         except json.JSONDecodeError as err:
             raise LogFormatError(str(path), err.lineno, f"invalid JSON ({err.msg})") from None
         if isinstance(obj, dict) and "rows" in obj:
@@ -345,7 +347,10 @@ def _read_records(path: Path) -> tuple[list[str], list[list[Any]], list[int | No
                 f"{path}: reading Parquet needs pyarrow, which is not installed (pip install pyarrow), "
                 "or convert the file to CSV/JSON"
             ) from None
-        data = pq.read_table(path).to_pydict()
+        try:
+            data = pq.read_table(path).to_pydict()
+        except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a broken file
+            raise LogFormatError(str(path), None, f"not a readable Parquet file ({err})", "give a .parquet table") from None
         header = list(data)
         rows = [list(r) for r in zip(*data.values(), strict=False)]
         return header, rows, [i + 2 for i in range(len(rows))], meta
@@ -364,6 +369,19 @@ def _records_to_rows(
                 header.append(k)
     rows = [[rec.get(k) for k in header] for rec in records]
     return header, rows, lines
+
+
+def _read_sidecar(sidecar: Path) -> dict[str, Any]:
+    """``<file>.meta.json`` as a dict ({} when absent); broken JSON names the sidecar."""
+    if not sidecar.exists():
+        return {}
+    try:
+        side = json.loads(TextFile(sidecar, "a metadata sidecar (JSON)").read())
+    except json.JSONDecodeError as err:
+        raise LogFormatError(str(sidecar), err.lineno, f"invalid JSON ({err.msg})", "fix or delete it") from None
+    if not isinstance(side, dict):
+        raise LogFormatError(str(sidecar), None, "expected a JSON object", "fix or delete it")
+    return side
 
 
 # ----- the table -----------------------------------------------------------------------
@@ -432,11 +450,21 @@ class HardwareTable(ColumnTable):
         """
         if iso not in ISO_POLICIES:
             raise NasgcnError(f"iso policy must be one of {', '.join(ISO_POLICIES)}, got {iso!r}")
-        p = Path(path)
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: no such hardware file")
-        header, rows, lines, embedded = _read_records(p)
+        p = check_path(path, "a hardware table")
         sp = str(p)
+        side = check_sidecar(p, _read_sidecar(Path(sp + ".meta.json")), sp + ".meta.json")
+        # The space is known before reading a streamed format (no embedded metadata): check rows as they come.
+        streamed = p.suffix.lower() in (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
+        early = space or (meta or {}).get("space") or side.get("space") or "nb201"
+        check = None
+        if streamed:
+            get_space(str(early)).check_compatible((meta or {}).get("space") or side.get("space"), f"hardware file {p}")
+            check = ArchColumn(get_space(str(early)))
+        header, rows, lines, embedded = _read_records(p, check)
+        if not rows:
+            raise LogFormatError(
+                sp, None, "the file has a header but no rows", "a hardware table needs one row per measured architecture"
+            )
         if "arch_str" not in header:
             raise LogFormatError(
                 sp,
@@ -447,10 +475,7 @@ class HardwareTable(ColumnTable):
         dupes = {h for h in header if header.count(h) > 1}
         if dupes:
             raise LogFormatError(sp, 1, f"duplicate column name(s) {sorted(dupes)}")
-        info: dict[str, Any] = {}
-        sidecar = Path(sp + ".meta.json")
-        if sidecar.exists():
-            info.update(json.loads(sidecar.read_text(encoding="utf-8")))
+        info: dict[str, Any] = dict(side)
         info.update(embedded)
         info.update(meta or {})
         file_units = dict(info.pop("units", {}) or {})
@@ -481,6 +506,7 @@ class HardwareTable(ColumnTable):
             cols[name] = np.asarray(
                 [_to_float(v, sp, ln, name) for v, ln in zip(values, lines, strict=False)], dtype=np.float64
             )
+            check_column(sp, name, cols[name], lines, allow_nan=True)  # the declared range (METRIC_RANGES)
         if not cols:
             raise LogFormatError(
                 sp, None, "no numeric cost column besides arch_str", "add e.g. a <device>_latency column"
@@ -495,7 +521,7 @@ class HardwareTable(ColumnTable):
                     sp,
                     lines[j],
                     f"architecture {s.format(ids[j])} repeats line {lines[i]}",
-                    "remove the duplicate or read with iso='mean'/'median' to aggregate",
+                    f"remove the duplicate or pass {option('iso', 'mean')} (or median) to aggregate",
                 )
             frame = {"arch_str": np.asarray(s.decode(ids), dtype=object), **cols}
             info["iso_policy"] = "keep"

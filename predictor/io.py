@@ -1,12 +1,14 @@
-"""Small I/O helpers: atomic writes that honour the umask, output-path checks, JSON with numpy values."""
+"""Small I/O helpers: atomic writes that honour the umask, output-path checks, JSON with numpy values,
+and data files with a ``.meta.json`` sidecar that cannot drift apart (:func:`atomic_with_sidecar`)."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +27,32 @@ def _umask() -> int:
 def check_output_path(path: str | os.PathLike, what: str = "output") -> Path:
     """A usable output file path, or one clear error: empty, a directory, or under a file."""
     if str(path).strip() == "":
-        raise NasgcnError(f"{what} path is empty (give a file name, e.g. --out table.csv)")
+        raise NasgcnError(f"{what}: the path is empty (give a file name, e.g. {what} table.csv)")
     target = Path(path)
     if target.is_dir():
         raise NasgcnError(f"{what} {target} is a directory (give a file path inside it, e.g. {target / 'out.csv'})")
+    _check_parents(target, what)
+    return target
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """A usable output folder (new or existing), or one clear error: empty, a regular file, or under a file."""
+    if str(path).strip() == "":
+        raise NasgcnError(f"{what}: the path is empty (give a folder name, e.g. {what} runs/a)")
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise NasgcnError(f"{what} {target} is a file, not a folder (give a new or existing folder)")
+    _check_parents(target, what)
+    return target
+
+
+def _check_parents(target: Path, what: str) -> None:
+    """The nearest existing parent of ``target`` must be a folder (else mkdir/rename fail with OSErrors)."""
     for parent in target.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise NasgcnError(f"{what} {target}: {parent} is a file, not a folder")
             break
-    return target
 
 
 def check_not_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLike | None], what: str = "--out") -> None:
@@ -51,11 +69,17 @@ def check_not_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLik
 
 
 def check_suffix(path: str | os.PathLike, allowed: Iterable[str], what: str = "output") -> None:
-    """Refuse a file suffix the writer cannot honour (e.g. ``.parquet`` for a CSV writer)."""
+    """Refuse a file suffix the writer cannot honour (e.g. ``.parquet`` for a CSV writer).
+
+    ``""`` in ``allowed`` accepts a name without a suffix (it claims no format).
+    """
     allowed = tuple(s.lower() for s in allowed)
     suffix = Path(path).suffix.lower()
     if suffix not in allowed:
-        raise NasgcnError(f"{what} {path}: cannot write {suffix or 'files without a suffix'}; use {', '.join(allowed)}")
+        named = ", ".join(s for s in allowed if s) or "no suffix"
+        raise NasgcnError(
+            f"{what} {path}: this command cannot write {suffix or 'files without a suffix'} files (use {named})"
+        )
 
 
 def _remove_stale_temps(target: Path) -> None:
@@ -128,3 +152,83 @@ def dumps(obj: Any, **kw: Any) -> str:
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_text_atomic(path, dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+# ----- a data file and its metadata sidecar ------------------------------------------------------
+
+#: Key of the sidecar that records which data file it describes (name, bytes, sha256).
+DATA_KEY = "data_file"
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """``<path>.meta.json``: the metadata of a data file that has no room for it (CSV)."""
+    return Path(str(path) + ".meta.json")
+
+
+def _fingerprint(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+@contextlib.contextmanager
+def atomic_with_sidecar(
+    path: str | os.PathLike,
+    meta: Mapping[str, Any] | None,
+    suffix: str = "",
+    sidecar: str | os.PathLike | None = None,
+) -> Iterator[Path]:
+    """Yield a temp path for the data; on success write the sidecar first, then rename the data into place.
+
+    Why: a CSV and its ``.meta.json`` are two files, so two renames. The sidecar records the data's size
+    and sha256 (:data:`DATA_KEY`) and is written before the data is renamed, so a crash in between
+    leaves a sidecar that does not match the old data, which :func:`check_sidecar` reports on read,
+    instead of silently pairing new metadata with old rows (or the reverse). ``meta=None`` removes a
+    sidecar left from an earlier write of ``path`` (it would describe other data). ``sidecar``: another name
+    than ``<path>.meta.json`` (a model's ``MODEL.json``).
+    """
+    target = check_output_path(path)
+    side = Path(sidecar) if sidecar is not None else sidecar_path(target)
+    with atomic_path(target, suffix=suffix) as tmp:
+        yield tmp
+        if meta is None:
+            with contextlib.suppress(FileNotFoundError):
+                side.unlink()
+        else:
+            record = {"name": target.name, **_fingerprint(tmp)}
+            write_json_atomic(side, {**{k: v for k, v in meta.items() if k != DATA_KEY}, DATA_KEY: record})
+
+
+def check_sidecar(path: str | os.PathLike, meta: Mapping[str, Any], sidecar: str | os.PathLike | None = None) -> dict:
+    """``meta`` without its :data:`DATA_KEY` record, after checking that record against the data file.
+
+    A sidecar without the record (written by an older nasgcn, or by hand) is accepted as it is. A
+    mismatch means one of the two files was replaced, edited or half-written without the other.
+    """
+    meta = dict(meta)
+    record = meta.pop(DATA_KEY, None)
+    if not isinstance(record, Mapping):
+        return meta
+    data = Path(path)
+    side = Path(sidecar) if sidecar is not None else sidecar_path(data)
+    try:
+        size = data.stat().st_size
+    except OSError:
+        return meta  # the reader reports a missing data file itself
+    want_size, want_hash = record.get("bytes"), record.get("sha256")
+    found = _fingerprint(data) if size == want_size else {"bytes": size, "sha256": None}
+    if found["bytes"] != want_size or (want_hash and found["sha256"] != want_hash):
+        what = (
+            f"{size:,} bytes, the sidecar describes {want_size:,}"
+            if isinstance(want_size, int) and size != want_size
+            else "same size, different content"
+        )
+        raise NasgcnError(
+            f"{data}: does not match its metadata {side} ({what}): one of the two was replaced, edited or "
+            f"half-written without the other (write both again, or delete {side.name} to read the data without it)"
+        )
+    return meta

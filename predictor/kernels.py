@@ -8,27 +8,32 @@ row sits in registers (measured: ``benchmarks/predictor_nb201.py --sections spee
 
 The kernels are compiled on first use and cached on disk (numba ``cache=True``). ``fastmath`` lets the
 compiler vectorize the row sums; results agree with the torch ops to float32 rounding (tested).
+
+numba itself is imported on the first kernel call, not with this module: importing it costs 0.3-0.5 s
+of CPU and loading the cached kernels another 0.4-0.5 s (numba rebuilds its typing registries), while
+a whole-space prediction gains about 10 ms from them. So a process that predicts many times (search
+loops, benchmarks, notebooks) gains, a one-shot command loses: the ``nasgcn`` CLI therefore runs with
+``NASGCN_NO_NUMBA=1`` unless the user sets that variable (measured: ``benchmarks/cli_startup.py``).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 import os
+from collections.abc import Callable
 
 import numpy as np
 
 __all__ = ["HAVE_NUMBA", "fused_available", "gcn_layer", "readout"]
 
-try:  # numba is a dependency, but the package must still work where it cannot be imported
-    import numba
-except Exception:  # pragma: no cover - exercised only without numba
-    numba = None
-
-HAVE_NUMBA = numba is not None
+# numba is a dependency, but the package must still work where it is missing; found without importing it.
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 
 
 def fused_available() -> bool:
-    """True when the fused kernels can run (numba imported and ``NASGCN_NO_NUMBA`` not set)."""
+    """True when the fused kernels can run (numba installed and ``NASGCN_NO_NUMBA`` unset or ``0``)."""
     return HAVE_NUMBA and os.environ.get("NASGCN_NO_NUMBA", "") in ("", "0")
 
 
@@ -85,13 +90,20 @@ def _readout(states, rows, num_nodes, z):  # pragma: no cover - compiled
             z[b, h + c] *= inv
 
 
-if HAVE_NUMBA:
+@functools.cache
+def _compiled() -> tuple[Callable[..., None], Callable[..., None]]:
+    """The two kernels, compiled (or loaded from numba's on-disk cache) on first use."""
+    try:
+        import numba
+    except Exception as err:  # pragma: no cover - installed but broken numba
+        raise RuntimeError(f"numba cannot be imported ({err}); set NASGCN_NO_NUMBA=1 to use the torch ops") from err
     try:  # the on-disk cache needs a writable folder (next to this file or numba's user cache)
-        _gcn_layer_jit = numba.njit(cache=True, fastmath=True, nogil=True)(_gcn_layer)
-        _readout_jit = numba.njit(cache=True, fastmath=True, nogil=True)(_readout)
+        return (
+            numba.njit(cache=True, fastmath=True, nogil=True)(_gcn_layer),
+            numba.njit(cache=True, fastmath=True, nogil=True)(_readout),
+        )
     except RuntimeError:  # pragma: no cover - read-only installs: compile in every process instead
-        _gcn_layer_jit = numba.njit(fastmath=True, nogil=True)(_gcn_layer)
-        _readout_jit = numba.njit(fastmath=True, nogil=True)(_readout)
+        return numba.njit(fastmath=True, nogil=True)(_gcn_layer), numba.njit(fastmath=True, nogil=True)(_readout)
 
 
 def gcn_layer(
@@ -107,9 +119,9 @@ def gcn_layer(
     out: np.ndarray,
 ) -> None:
     """One compact-plan layer into ``out`` (float32 arrays; see the module docstring)."""
-    _gcn_layer_jit(proj, index, offsets, weight, residual, prev, gamma, beta, np.float32(eps), out)
+    _compiled()[0](proj, index, offsets, weight, residual, prev, gamma, beta, np.float32(eps), out)
 
 
 def readout(states: np.ndarray, rows: np.ndarray, num_nodes: int, z: np.ndarray) -> None:
     """Output-node state and node mean of every input row into the first ``2H`` columns of ``z``."""
-    _readout_jit(states, rows, np.int64(num_nodes), z)
+    _compiled()[1](states, rows, np.int64(num_nodes), z)

@@ -45,7 +45,6 @@ File format (no pickles): one ``.npz`` (``np.load(..., allow_pickle=False)``) ho
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -154,31 +153,22 @@ def _space_hint(arch: str, space_name: str) -> str:
 
 
 def _read_rows(p: Path) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows (all strings: digit codes keep leading zeros) and line numbers of a CSV/TSV."""
-    if not p.exists():
-        raise NasgcnError(f"{p}: no such file")
-    delim = "\t" if p.suffix.lower() == ".tsv" else ","
-    with open(p, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh, delimiter=delim)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise NasgcnError(f"{p}:1: the file is empty; expected a header with arch_str (or arch_ids)") from None
-        rows, lines = [], []
-        for row in reader:
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != len(header):
-                raise NasgcnError(
-                    f"{p}:{reader.line_num}: expected {len(header)} fields, found {len(row)} "
-                    "(the line is truncated or has extra commas)"
-                )
-            rows.append(row)
-            lines.append(reader.line_num)
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise NasgcnError(f"{p}:1: duplicate column name(s) {dupes}")
-    return header, rows, lines
+    """Header, rows (all strings: digit codes keep leading zeros) and line numbers of a CSV/TSV.
+
+    Read through :class:`predictor.readers.CsvRows` (the package's one reader): stops at the first
+    bad line; binary files, a BOM and blank lines are handled as for every other table.
+    """
+    from .readers import CsvRows
+
+    reader = CsvRows(p, kinds="a measured-cost table (CSV or TSV)")
+    rows, lines = [], []
+    for line, row in reader:
+        problem = reader.width_problem(row)
+        if problem is not None:
+            raise problem.error(p, line)
+        rows.append(row)
+        lines.append(line)
+    return reader.header, rows, lines
 
 
 def _parse_archs(
@@ -304,6 +294,11 @@ def _to_cost(text: str, path: Path, line: int, column: str) -> float:
         )
     if v < 0:
         raise NasgcnError(f"{path}:{line}: column {column!r}: negative cost {v} (costs must be >= 0)")
+    from .readers import value_problem
+
+    problem = value_problem(column, v)  # the declared range (predictor.readers.METRIC_RANGES), e.g. 1e308
+    if problem is not None:
+        raise problem.error(path, line)
     return v
 
 

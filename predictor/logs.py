@@ -19,8 +19,12 @@ Validation is strict because a silently dropped or mis-parsed row corrupts a
 predictor without anyone noticing. A malformed string, an unknown op, a missing
 or non-numeric value, NaN/inf, a wrong number of fields or a truncated last line
 raise :class:`~predictor.errors.LogFormatError` naming ``file:line`` and the fix.
-With ``on_error="skip"`` bad *rows* are dropped with a :class:`LogWarning` each
-instead (file-level problems such as a missing ``arch_str`` column still raise).
+With ``on_error="skip"`` bad *rows* are dropped instead, each logged as one line on the
+``predictor.logs`` logger (the first ten, then a count; file-level problems such as a missing
+``arch_str`` column still raise). Values must also lie in their column's declared range
+(:data:`predictor.readers.METRIC_RANGES`: accuracies in [0, 100], losses >= 0, anything else
+``|x| <= 1e15``), so an overflowed 1e308 never reaches a fit. Files are read through
+:mod:`predictor.readers` (streaming; binary files, BOMs and junk handled the same everywhere).
 
 Architectures are stored normalized (parsed and formatted again, whitespace
 removed), so spelling variants of the same cell match. :func:`aggregate` merges
@@ -30,11 +34,10 @@ duplicate architectures, or whole isomorphism classes, by a chosen rule.
 from __future__ import annotations
 
 import csv
-import io
 import json
+import logging
 import math
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +45,23 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ArchitectureError, LogFormatError, NasgcnError
+from .errors import LogFormatError, NasgcnError
 from .io import atomic_path
+from .readers import (
+    ArchColumn,
+    BadRows,
+    CsvRows,
+    RowProblem,
+    bad_values,
+    check_path,
+    check_writable,
+    cli_hints,
+    jsonl_lines,
+    option,
+    parse_json_line,
+    string_index,
+    value_problem,
+)
 from .spaces import SearchSpace, get_space
 
 META_COLUMNS: tuple[str, ...] = (
@@ -57,6 +75,7 @@ META_COLUMNS: tuple[str, ...] = (
     "split",
     "note",
     "count",
+    "supernet",
 )
 """Column names read as metadata rather than metrics (see the module docstring)."""
 INT_META_COLUMNS: frozenset[str] = frozenset({"seed", "epoch", "run", "images", "count"})
@@ -65,12 +84,8 @@ INT_META_COLUMNS: frozenset[str] = frozenset({"seed", "epoch", "run", "images", 
 CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 RULES = ("mean", "median", "max", "min", "last")
-MAX_ROW_WARNINGS = 20
-"""Per-row skip warnings shown per file; further skipped rows are summarised in one warning."""
-
-
-class LogWarning(UserWarning):
-    """A bad row skipped because ``on_error="skip"``; the message names file and line."""
+logger = logging.getLogger(__name__)
+"""Where skipped rows are reported (one line each, then a count): see :class:`predictor.readers.BadRows`."""
 
 
 @dataclass
@@ -111,7 +126,7 @@ class EvaluationLog:
     def ids(self, space: str | SearchSpace = "nb201") -> np.ndarray:
         """Op-id matrix ``(n, num_slots)`` of the architectures."""
         sp = get_space(space)
-        known = _string_index(sp)
+        known = string_index(sp)
         if known is not None:
             try:  # fast path: strings already canonical (what read_log stores)
                 rows = [known[a] for a in self.arch_str.tolist()]
@@ -168,68 +183,46 @@ class EvaluationLog:
 # ----------------------------------------------------------------------------------------
 
 
-class _RowError(Exception):
-    """A problem with one row: becomes a LogFormatError or, with on_error='skip', a warning."""
-
-    def __init__(self, problem: str, fix: str = "") -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.fix = fix
-
-
-_STRING_INDEX: dict[str, dict[str, tuple[int, ...]]] = {}
-
-
-def _string_index(space: SearchSpace) -> dict[str, tuple[int, ...]] | None:
-    """Canonical string -> op ids for the whole space (built once); None for huge spaces."""
-    if space.size > 1_000_000:
-        return None
-    if space.name not in _STRING_INDEX:
-        ids = space.all_ids()
-        _STRING_INDEX[space.name] = dict(zip(space.decode(ids), map(tuple, ids.tolist()), strict=True))
-    return _STRING_INDEX[space.name]
-
-
-class _ArchParser:
-    """Validates and normalizes architecture strings, fast for the common canonical case."""
+class _ArchParser(ArchColumn):
+    """The space's parser (see :class:`~predictor.readers.ArchColumn`) with the log's skip hint."""
 
     def __init__(self, space: SearchSpace, canonicalize: bool, aliases: Sequence[str] = ()) -> None:
-        self.space = space
-        self.canonicalize = canonicalize
+        super().__init__(space, canonicalize)
         self.aliases = tuple(aliases)  # other names of the architecture column (see read_log)
-        self.known = _string_index(space) or {}
 
     def __call__(self, raw: Any) -> str:
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            raise _RowError("missing arch_str value", "every row needs an architecture string")
-        if not isinstance(raw, str):
-            raise _RowError(f"arch_str must be a string, got {raw!r}", "quote the architecture string")
-        if raw in self.known:
-            return raw
-        compact = "".join(raw.split())  # ops never contain whitespace: drop it all
-        if compact in self.known:
-            return compact if self.canonicalize else raw
         try:
-            ids = self.space.parse(compact)
-        except ArchitectureError as err:
-            raise _RowError(str(err), "fix the string or pass on_error='skip'") from None
-        return self.space.format(ids) if self.canonicalize else raw
+            return super().__call__(raw)
+        except RowProblem as err:
+            if err.fix == "fix or remove this row":
+                err.fix = f"fix the string or pass {option('on_error', 'skip')}"
+            raise
 
 
 def _to_float(value: Any, column: str) -> float:
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise _RowError(f"missing value in metric column {column!r}", "fill it in or pass on_error='skip'")
+        raise RowProblem(
+            f"missing value in metric column {column!r}", f"fill it in or pass {option('on_error', 'skip')}"
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise _RowError(f"non-numeric value {value!r} in metric column {column!r}", "metrics must be numbers")
+        raise RowProblem(f"non-numeric value {value!r} in metric column {column!r}", "metrics must be numbers")
     try:
         x = float(value)
-    except ValueError:
-        raise _RowError(
+    except (ValueError, OverflowError):
+        raise RowProblem(
             f"non-numeric value {value!r} in metric column {column!r}",
-            "metrics must be numbers; name text columns in meta_columns= or pass metrics=[...]",
+            "metrics must be numbers"
+            + ("" if cli_hints() else "; name text columns in meta_columns=[...] or pass metrics=[...]"),
         ) from None
     if not math.isfinite(x):
-        raise _RowError(f"{value!r} in metric column {column!r} is not a finite number", "drop or fix the row")
+        raise RowProblem(
+            f"{value!r} in metric column {column!r} is not a finite number",
+            f"drop or fix the row, or pass {option('on_error', 'skip')}",
+        )
+    problem = value_problem(column, x)
+    if problem is not None:
+        problem.fix = f"drop or fix the row, or pass {option('on_error', 'skip')}"
+        raise problem
     return x
 
 
@@ -255,11 +248,13 @@ _SCALARS = (int, float, str)
 
 
 class _Collector:
-    """Accumulates rows, converts metrics column-wise, then raises or warns (capped) on bad rows.
+    """Accumulates rows, converts metrics column-wise, then raises or logs (capped) the bad rows.
 
-    Row-level checks (field count, architecture) happen while reading; metric values
-    are converted a whole column at a time (fast), falling back to per-value checks
-    only for a column that fails. Errors are then reported in file order.
+    Row-level checks (field count, architecture) happen while reading; metric values are
+    converted a whole column at a time (fast), falling back to per-value checks only for the
+    values a column's range refuses. With ``on_error="raise"`` reading stops at the first bad
+    row (the earliest problem in file order is reported); with ``"skip"`` it stops once bad rows
+    dominate (:class:`~predictor.readers.BadRows`), so a junk file is never read to the end.
     """
 
     def __init__(self, path: Path, on_error: str) -> None:
@@ -270,7 +265,9 @@ class _Collector:
         self.metric_rows: list[Sequence[Any]] = []  # raw rows; metric j is at metric_pos[j]
         self.metric_pos: list[int] = []
         self.meta_rows: list[list[str]] = []
-        self.errors: dict[int, _RowError] = {}  # line -> first problem of that line
+        self.skipped = BadRows(path)
+        self.metric_names: list[str] = []
+        self.typed = False
 
     def add(self, line: int, arch: str, raw: Sequence[Any], meta_values: list[str]) -> None:
         self.lines.append(line)
@@ -278,13 +275,18 @@ class _Collector:
         self.metric_rows.append(raw)
         self.meta_rows.append(meta_values)
 
-    def bad(self, line: int, err: _RowError) -> None:
-        if self.on_error == "raise" and not self.lines:
-            raise LogFormatError(str(self.path), line, err.problem, err.fix)  # nothing earlier can fail
-        self.errors.setdefault(line, err)
+    def bad(self, line: int, err: RowProblem) -> None:
+        if self.on_error == "raise":
+            # An earlier row may hold a bad metric value: report whichever problem comes first.
+            if self.lines and self.metric_names:
+                self._metric_matrix()
+            first = min(self.skipped.problems.items(), default=(line, err))
+            raise first[1].error(self.path, first[0])
+        self.skipped.add(line, err, len(self.lines))
 
-    def _metric_matrix(self, names: list[str], typed: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Float matrix (rows x metrics) and a mask of rows with a bad value (recorded in errors)."""
+    def _metric_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """Float matrix (rows x metrics) and a mask of rows with a bad value (recorded as problems)."""
+        names, typed = self.metric_names, self.typed
         n = len(self.arch)
         out = np.empty((n, len(names)), dtype=np.float64)
         bad = np.zeros(n, dtype=bool)
@@ -295,37 +297,31 @@ class _Collector:
                 if typed and not all(type(v) in _SCALARS for v in col):
                     raise TypeError("not a plain number or string")  # e.g. bool, null, list: check one by one
                 values = np.asarray(col, dtype=object).astype(np.float64)
-                suspects = np.flatnonzero(~np.isfinite(values))
-            except (ValueError, TypeError):
+                suspects = bad_values(name, values)
+            except (ValueError, TypeError, OverflowError):
                 values = np.full(n, np.nan)
                 suspects = np.arange(n)
             for i in suspects.tolist():
                 try:
                     values[i] = _to_float(col[i], name)
-                except _RowError as err:
+                except RowProblem as err:
                     bad[i] = True
-                    self.errors.setdefault(self.lines[i], err)
+                    self.skipped.problems.setdefault(self.lines[i], err)
             out[:, j] = values
         return out, bad
 
     def finish(self, metric_names: list[str], meta_names: list[str], typed: bool = False) -> EvaluationLog:
-        metrics_m, bad = self._metric_matrix(metric_names, typed)
-        if self.errors:
-            ordered = sorted(self.errors.items())
-            if self.on_error == "raise":
-                line, err = ordered[0]
-                raise LogFormatError(str(self.path), line, err.problem, err.fix)
-            for line, err in ordered[:MAX_ROW_WARNINGS]:
-                warnings.warn(f"{self.path}:{line}: {err.problem}; row skipped", LogWarning, stacklevel=4)
-            if len(ordered) > MAX_ROW_WARNINGS:
-                warnings.warn(
-                    f"{self.path}: {len(ordered)} bad rows skipped in all ({len(ordered) - MAX_ROW_WARNINGS} not shown)",
-                    LogWarning,
-                    stacklevel=4,
-                )
+        self.metric_names, self.typed = metric_names, typed
+        metrics_m, bad = self._metric_matrix()
+        problems = self.skipped.problems
+        if problems and self.on_error == "raise":
+            line, err = min(problems.items())
+            raise err.error(self.path, line)
+        added = set(self.lines)
+        self.skipped.report(logger, len(self.lines) + sum(1 for ln in problems if ln not in added))
         keep = np.flatnonzero(~bad)
         if keep.size == 0:
-            problem = "every row was skipped as invalid" if self.errors else "the file has a header but no rows"
+            problem = "every row was skipped as invalid" if problems else "the file has a header but no rows"
             raise LogFormatError(str(self.path), None, problem, "a log needs at least one valid evaluation")
         metrics = {name: metrics_m[keep, j].copy() for j, name in enumerate(metric_names)}
         meta = {
@@ -382,106 +378,49 @@ def _split_columns(
     return metric_cols, meta
 
 
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise LogFormatError(str(path), None, "no such file", "check the path")
-    if path.is_dir():
-        raise LogFormatError(str(path), None, "is a directory, not a log file", "give a .csv or .jsonl file")
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise LogFormatError(
-            str(path), None, f"not UTF-8 text ({err.reason} at byte {err.start})", "save the log as UTF-8 CSV or JSONL"
-        ) from None
+_KINDS = "an evaluation log (CSV or JSONL)"
 
 
-def _read_csv(path: Path, text: str, parse: _ArchParser, metrics, meta_names, on_error) -> EvaluationLog:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    header: list[str] | None = None
-    ends_with_newline = text.endswith(("\n", "\r"))
-    rows: list[tuple[int, list[str]]] = []
-    try:
-        for row in reader:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line
-            if header is None:
-                header = [h.strip() for h in row]
-                header_line = reader.line_num
-                continue
-            rows.append((reader.line_num, row))
-    except csv.Error as err:
-        # e.g. an unterminated quote: the file was cut off or the quoting is broken.
-        raise LogFormatError(
-            str(path), reader.line_num, f"unreadable CSV ({err})", "check the quoting; was the file cut off?"
-        ) from None
-    if header is None:
-        raise LogFormatError(str(path), None, "the file is empty", "expected a CSV header line with an arch_str column")
+def _read_csv(path: Path, parse: _ArchParser, metrics, meta_names, on_error) -> EvaluationLog:
+    rows = CsvRows(path, delimiter=",", kinds=_KINDS)
+    header = list(rows.header)
     alias = _arch_alias(header, parse.aliases)
     if alias is not None:
         header = ["arch_str" if h == alias else h for h in header]
-    metric_cols, meta_cols = _split_columns(path, header_line, header, metrics, meta_names)
+    metric_cols, meta_cols = _split_columns(path, rows.header_line, header, metrics, meta_names)
     pos = {h: i for i, h in enumerate(header)}
     i_arch = pos["arch_str"]
-    i_metric = [pos[m] for m in metric_cols]
     i_meta = [pos[m] for m in meta_cols]
-    nf = len(header)
     out = _Collector(path, on_error)
-    out.metric_pos = i_metric
-    last = len(rows) - 1
-    for k, (line, row) in enumerate(rows):
+    out.metric_pos = [pos[m] for m in metric_cols]
+    out.metric_names = metric_cols
+    for line, row in rows:
         try:
-            if len(row) != nf:
-                if k == last and not ends_with_newline and len(row) < nf:
-                    raise _RowError(
-                        f"truncated last line: expected {nf} fields, found {len(row)} and no final newline",
-                        "the file was probably cut off while being written; rerun or delete that line",
-                    )
-                raise _RowError(f"expected {nf} fields, found {len(row)}", "check the commas and quoting of this row")
+            problem = rows.width_problem(row)
+            if problem is not None:
+                raise problem
             arch = parse(row[i_arch])
-        except _RowError as err:
+        except RowProblem as err:
             out.bad(line, err)
             continue
         out.add(line, arch, row, [row[i].strip() for i in i_meta])
     return out.finish(metric_cols, meta_cols)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    d: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in d:
-            raise _RowError(f"duplicate key {k!r}", "give every key a distinct name")
-        d[k] = v
-    return d
-
-
-def _read_jsonl(path: Path, text: str, parse: _ArchParser, metrics, meta_names, on_error) -> EvaluationLog:
-    lines = text.splitlines()
-    last = max((i for i, s in enumerate(lines) if s.strip()), default=-1)
-    if last < 0:
-        raise LogFormatError(str(path), None, "the file is empty", "expected one JSON object per line")
-    ends_with_newline = text.endswith(("\n", "\r"))
+def _read_jsonl(path: Path, parse: _ArchParser, metrics, meta_names, on_error) -> EvaluationLog:
     out = _Collector(path, on_error)
+    out.typed = True
     keys: list[str] | None = None
     alias: str | None = None
     metric_cols: list[str] = []
     meta_cols: list[str] = []
-    for i, s in enumerate(lines):
-        if not s.strip():
-            continue
-        line = i + 1
+    seen_any = False
+    for line, text, is_last in jsonl_lines(path, _KINDS):
+        seen_any = True
         try:
-            try:
-                rec = json.loads(s, object_pairs_hook=_no_duplicates)
-            except json.JSONDecodeError as err:
-                if i == last:
-                    hint = "" if ends_with_newline else " and no final newline"
-                    raise _RowError(
-                        f"truncated last line: invalid JSON ({err.msg}){hint}",
-                        "the file was probably cut off while being written; rerun or delete that line",
-                    ) from None
-                raise _RowError(f"invalid JSON ({err.msg} at column {err.colno})", "one JSON object per line") from None
+            rec = parse_json_line(text, is_last)
             if not isinstance(rec, dict):
-                raise _RowError(f"expected a JSON object, got {type(rec).__name__}", "one JSON object per line")
+                raise RowProblem(f"expected a JSON object, got {type(rec).__name__}", "one JSON object per line")
             if keys is None:
                 alias = _arch_alias(list(rec), parse.aliases)
             if alias is not None and alias in rec:
@@ -490,18 +429,22 @@ def _read_jsonl(path: Path, text: str, parse: _ArchParser, metrics, meta_names, 
                 # The first record defines the columns; its file-level problems always raise.
                 metric_cols, meta_cols = _split_columns(path, line, list(rec), metrics, meta_names)
                 keys = list(rec)
+                out.metric_names = metric_cols
+                out.metric_pos = list(range(len(metric_cols)))
             else:
                 extra = [k for k in rec if k not in keys]
                 if extra:
-                    raise _RowError(
+                    raise RowProblem(
                         f"key(s) {', '.join(map(repr, extra))} not in the first record",
                         "every line must have the same keys as the first",
                     )
             arch = parse(rec.get("arch_str"))
-        except _RowError as err:
+        except RowProblem as err:
             out.bad(line, err)
             continue
         out.add(line, arch, [rec.get(m) for m in metric_cols], [_meta_str(rec.get(m)) for m in meta_cols])
+    if not seen_any:
+        raise LogFormatError(str(path), None, "the file is empty", "expected one JSON object per line")
     out.metric_pos = list(range(len(metric_cols)))
     return out.finish(metric_cols, meta_cols, typed=True)
 
@@ -521,7 +464,7 @@ def read_log(
     ``metrics``: the metric columns to read (others are ignored); default every
     column that is neither ``arch_str`` nor metadata. ``on_error``: ``"raise"``
     (default) stops at the first bad row with a :class:`LogFormatError` naming
-    file and line; ``"skip"`` drops bad rows with a :class:`LogWarning` each.
+    file and line; ``"skip"`` drops bad rows, logging one line each (capped) and a count.
     ``canonicalize``: store strings normalized (parse + format) so variants
     match. ``meta_columns``: extra column names to treat as metadata.
     ``arch_aliases``: other names to read as ``arch_str`` when a file has no such column
@@ -539,19 +482,19 @@ def read_log(
         )
     if isinstance(metrics, str):
         metrics = [metrics]
-    text = _read_text(p)
+    check_path(p, "an evaluation log (CSV or JSONL)")
     sp = get_space(space)
     sp.check_compatible(log_space(p), f"log {p}")
     parse = _ArchParser(sp, canonicalize, arch_aliases)
     meta_names = set(META_COLUMNS) | set(meta_columns)
     reader = _read_csv if suffix in CSV_SUFFIXES else _read_jsonl
-    return reader(p, text, parse, metrics, meta_names, on_error)
+    return reader(p, parse, metrics, meta_names, on_error)
 
 
 def log_space(path: str | os.PathLike) -> str | None:
     """The space recorded for a log (``"space"`` in its ``<path>.meta.json`` sidecar), or None.
 
-    Logs written by ``nasgcn evaluate-supernet``/``latency`` record it; plain CSVs do not, and are
+    Logs written by ``nasgcn supernet eval``/``nasgcn latency measure`` record it; plain CSVs do not, and are
     then read in whatever space the caller asks for.
     """
     sidecar = Path(str(path) + ".meta.json")
@@ -561,6 +504,10 @@ def log_space(path: str | os.PathLike) -> str | None:
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
+    if isinstance(meta, dict):  # a sidecar of other data must not lend its space to this log
+        from .io import check_sidecar
+
+        meta = check_sidecar(path, meta, sidecar)
     value = meta.get("space") if isinstance(meta, dict) else None
     return str(value) if isinstance(value, str) and value else None
 
@@ -596,11 +543,17 @@ def _cell(v: Any) -> Any:
 
 
 def write_log(path: str | os.PathLike, log: EvaluationLog) -> None:
-    """Write ``log`` atomically as CSV or JSONL (by suffix); floats round-trip exactly."""
+    """Write ``log`` atomically as CSV or JSONL (by suffix); floats round-trip exactly.
+
+    Metric values that :func:`read_log` would refuse (NaN, inf, outside the column's range) are
+    refused here too, before anything is written: a log this writes can always be read back.
+    """
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in CSV_SUFFIXES + JSONL_SUFFIXES:
         raise NasgcnError(f"{p}: unknown log format {p.suffix!r}; name the file .csv, .jsonl or .ndjson")
+    for name, values in log.metrics.items():
+        check_writable(name, values, False, p)
     frame = log.to_frame()
     names = list(frame)
     columns = [np.asarray(frame[c]).tolist() for c in names]
@@ -614,7 +567,7 @@ def write_log(path: str | os.PathLike, log: EvaluationLog) -> None:
                 )
             else:
                 for row in zip(*columns, strict=True):
-                    fh.write(json.dumps(dict(zip(names, map(_cell, row), strict=True))) + "\n")
+                    fh.write(json.dumps(dict(zip(names, map(_cell, row), strict=True)), allow_nan=False) + "\n")
 
 
 # ----------------------------------------------------------------------------------------
@@ -698,7 +651,6 @@ def aggregate(
 
 __all__ = [
     "EvaluationLog",
-    "LogWarning",
     "META_COLUMNS",
     "aggregate",
     "log_space",

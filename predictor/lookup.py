@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import NasgcnError
-from .table import ColumnTable, Frame, read_csv, read_table, space_frame, write_csv, write_table
+from .table import ColumnTable, Frame, read_keyed, space_frame, write_csv, write_table
+from .targets import clip, parse_range, range_to_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hardware import HardwareTable
@@ -48,8 +49,14 @@ class LookupTable(ColumnTable):
         cfg: Mapping[str, Any] | Any = None,
         meta: Mapping[str, Any] | None = None,
         macro: Mapping[str, Any] | None = None,
+        target_range: Sequence[float | None] | str | None = None,
     ) -> "LookupTable":
         """Table of the whole space from predictions in index order (:meth:`SearchSpace.all_ids`).
+
+        Non-finite predictions are refused (a broken model must not become a table). ``target_range``
+        (``(low, high)``, ``None`` for an open side; see :mod:`predictor.targets`) clips ``pred`` to what
+        the target can be and is recorded in ``meta["target_range"]``; ``pred_std`` stays the spread
+        the model gave, so an interval ``pred +- k * pred_std`` should be clipped to the range too.
 
         Cost columns come from ``space.costs``; ``macro`` (or, as before, ``cfg``: a dict or a
         dataclass such as NB201's ``MacroConfig``) overrides the space's macro-network options.
@@ -70,9 +77,21 @@ class LookupTable(ColumnTable):
         std = np.zeros(n) if pred_std is None else np.asarray(pred_std, dtype=np.float64).reshape(-1)
         if std.shape[0] != n:
             raise NasgcnError(f"pred_std has {std.shape[0]} values, expected {n}")
+        bad = ~np.isfinite(pred) | ~np.isfinite(std)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise NasgcnError(
+                f"{int(bad.sum()):,} of {n:,} predictions (or their std) are not finite, e.g. row {first} "
+                f"({frame['arch_str'][first]}: {pred[first]} +- {std[first]}); refusing to write them as a table"
+            )
+        bounds = parse_range(target_range, "target_range")
+        if bounds is not None:
+            pred = clip(pred, bounds)
         frame["pred"] = pred
         frame["pred_std"] = std
         info = {"space": sp.name, "macro": {**sp.macro_defaults(), **dict(opts or {})}, "flops": "MACs (millions)"}
+        if bounds is not None:
+            info["target_range"] = range_to_json(bounds)
         info.update(meta or {})
         return cls(frame, info)
 
@@ -99,17 +118,13 @@ class LookupTable(ColumnTable):
     @classmethod
     def load(cls, path: str | os.PathLike) -> "LookupTable":
         """Read a table written by :meth:`save` or :meth:`to_csv` (CSV or Parquet by suffix)."""
-        frame, meta = read_table(path)
-        if "arch_str" not in frame:
-            raise NasgcnError(f"{path}: not a lookup table, missing column 'arch_str'")
+        frame, meta = read_keyed(path)  # rows, valid distinct arch strings, finite values (predictor.readers)
         return cls(frame, meta)
 
     @classmethod
-    def read_csv(cls, path: str | os.PathLike) -> "LookupTable":
-        frame, meta = read_csv(path)
-        missing = [c for c in ("arch_str",) if c not in frame]
-        if missing:
-            raise NasgcnError(f"{path}: not a lookup table, missing column(s) {missing}")
+    def read_csv(cls, path: str | os.PathLike, allow_empty: bool = False) -> "LookupTable":
+        """Read a table (valid, distinct ``arch_str``; finite values); ``allow_empty`` accepts a header-only file."""
+        frame, meta = read_keyed(path, allow_empty=allow_empty)
         return cls(frame, meta)
 
     # ----- access --------------------------------------------------------------------

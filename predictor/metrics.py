@@ -13,6 +13,8 @@ NaN. All are vectorized numpy/scipy; none loops over architectures in Python.
 * :func:`ndcg`: scikit-learn's NDCG@k with the true accuracy (shifted to >= 0) as relevance.
 * :func:`regret`: true best minus the true value of the predicted best (the price of trusting
   the score's top-1 pick), in the units of ``y_true``.
+* :func:`tie_ranks`: shared ("1224") ranks of values equal at a shown precision, so that
+  equal numbers are reported as ties rather than as a best and a runner-up.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ __all__ = [
     "regret",
     "top1_true",
     "ranking_report",
+    "tie_ranks",
+    "round_significant",
 ]
 
 
@@ -49,6 +53,8 @@ def kendall_tau(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     from scipy.stats import kendalltau
 
     t, p = _pair(y_true, y_pred)
+    if t.size and (np.ptp(t) == 0 or np.ptp(p) == 0):  # undefined for a constant input: NaN, without a warning
+        return float("nan")
     return float(kendalltau(t, p).statistic)
 
 
@@ -57,6 +63,8 @@ def spearman(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     from scipy.stats import spearmanr
 
     t, p = _pair(y_true, y_pred)
+    if np.ptp(t) == 0 or np.ptp(p) == 0:  # undefined for a constant input: NaN, without scipy's warning
+        return float("nan")
     return float(spearmanr(t, p).statistic)
 
 
@@ -128,3 +136,37 @@ def ranking_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | 
         "top1_true": top1_true(t, p),
         "regret_top1": regret(t, p),
     }
+
+
+def round_significant(values: np.ndarray, digits: int) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant digits, vectorized (what ``f"{v:.{digits}g}"`` shows)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return v.copy()
+    # printf-style rounding of the exact binary value, as the text output does (scaling first would
+    # round 0.012345 the other way at a half)
+    return np.char.mod(f"%.{int(digits)}g", v).astype(np.float64)
+
+
+def tie_ranks(
+    values: np.ndarray,
+    decimals: int | None = None,
+    significant: int | None = None,
+    descending: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(rank, tied)`` per value: competition rank (1 = best; equal values share the best rank of the
+    group, "1224") and the size of its tie group (1 = no tie).
+
+    Values are compared after rounding to ``decimals`` places or ``significant`` digits (the precision
+    they are shown at; default: exact, up to float noise at 9 places). NaN ranks last, tied with NaN.
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if significant is not None:
+        key = round_significant(v, significant)
+    else:
+        key = np.round(v, 9 if decimals is None else decimals)
+    key = -key if descending else key
+    key = np.where(np.isnan(key), np.inf, key)
+    uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])  # values strictly better than each group
+    return (first[inv] + 1).astype(np.int64), counts[inv].astype(np.int64)

@@ -32,6 +32,16 @@ def _column(columns: Columns, name: str, role: str) -> np.ndarray:
     return col.astype(np.float64, copy=False)
 
 
+def _finite_objective(score: np.ndarray, name: str) -> None:
+    """Infinite scores (a broken model predicts ``-inf`` everywhere) must never rank as the best picks."""
+    bad = np.isinf(score)
+    if bad.any():
+        raise NasgcnError(
+            f"objective column {name!r} holds {int(bad.sum()):,} infinite value(s) (e.g. row {int(np.flatnonzero(bad)[0])}); "
+            "the table comes from a broken model or file: rebuild it (NaN, not inf, marks a missing value)"
+        )
+
+
 def margin_values(
     columns: Columns, name: str, z: float = 0.0, upper: bool = True, role: str = "constraint"
 ) -> np.ndarray:
@@ -81,6 +91,7 @@ def query(
     row order. ``minimize=True`` ranks ascending (e.g. the fastest architectures).
     """
     score = _column(columns, maximize, "objective")
+    _finite_objective(score, maximize)
     if minimize:
         score = -score
     mask = feasible_mask(columns, constraints, minimums, z, exclude_dead) & ~np.isnan(score)
@@ -135,6 +146,7 @@ def pareto_front(
     if not costs:
         raise NasgcnError("a Pareto front needs at least one cost column")
     obj = _column(columns, objective, "objective")
+    _finite_objective(obj, objective)
     cvals = [margin_values(columns, c, z, upper=True, role="cost") for c in costs]
     ok = ~np.isnan(obj)
     for c in cvals:

@@ -3,6 +3,9 @@
 A table is a dict of equal-length numpy columns plus a metadata dict. CSV is the
 interchange format; metadata (space, macro network, units, model provenance)
 travels in a sidecar ``<file>.meta.json`` so the CSV stays plain for any tool.
+Files are read through :mod:`predictor.readers` (one reader, the same ``file:line``
+errors as logs); numeric values must be finite and in their column's range, NaN (an
+empty cell) meaning *missing*. Writers refuse what the readers would refuse.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NasgcnError
-from .io import atomic_path, write_json_atomic
+from .errors import LogFormatError, NasgcnError
+from .io import atomic_path, atomic_with_sidecar, check_sidecar
+from .readers import ArchColumn, CsvRows, RowProblem, TextFile, check_column, check_path, check_writable, duplicate_keys
 from .spaces import get_space
 
 Frame = dict[str, np.ndarray]
@@ -58,32 +62,58 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _check_frame_writable(path: str | os.PathLike, frame: Mapping[str, np.ndarray]) -> None:
+    """Refuse values the readers would refuse: inf, or outside a column's declared range.
+
+    NaN is allowed and written as an empty cell (CSV) or a null (Parquet): it means *missing*,
+    e.g. "the target cannot run this architecture" in a hardware column, and reads back as NaN.
+    """
+    for name, col in frame.items():
+        check_writable(name, np.asarray(col), True, path)
+
+
 def write_csv(path: str | os.PathLike, frame: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None) -> None:
-    """Write ``frame`` as CSV (and ``meta`` beside it), each atomically."""
+    """Write ``frame`` as CSV (and ``meta`` beside it), each atomically; lines end with ``\\n``.
+
+    Infinite or out-of-range values are refused before anything is written (see
+    :func:`_check_frame_writable`); NaN becomes an empty cell.
+    """
     cols = list(frame)
     n = len(frame[cols[0]]) if cols else 0
-    with atomic_path(path) as tmp:
+    _check_frame_writable(path, frame)
+    with atomic_with_sidecar(path, meta) as tmp:  # sidecar first, recording the CSV's size and hash
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
+            w = csv.writer(fh, lineterminator="\n")
             w.writerow(cols)
             columns = [np.asarray(frame[c]).tolist() for c in cols]
             for i in range(n):
                 w.writerow([_fmt(col[i]) for col in columns])
-    if meta is not None:
-        write_json_atomic(meta_path(path), dict(meta))
+
+
+_BOOL = {"true": True, "false": False}
 
 
 def _convert(values: list[str]) -> np.ndarray:
-    lowered = {v.lower() for v in values if v != ""}
-    if lowered and lowered <= {"true", "false"}:
-        return np.asarray([v.lower() == "true" for v in values], dtype=bool)
+    """The narrowest type that holds every cell: bool, int64, float64 (empty = NaN), else text.
+
+    Vectorized (numpy parses the strings): a 15,625-row lookup table is read on every ``nasgcn query``.
+    """
+    if not values:
+        return np.zeros(0, dtype=np.int64)
+    arr = np.asarray(values, dtype=str)
+    empty = arr == ""
+    head = next((v for v in values if v != ""), "")
+    if head.lower() in _BOOL:
+        low = np.char.lower(arr)
+        if np.isin(low[~empty], ("true", "false")).all():
+            return low == "true"
+    if not empty.any():
+        try:
+            return arr.astype(np.int64)
+        except (ValueError, OverflowError):
+            pass
     try:
-        ints = [int(v) for v in values]
-        return np.asarray(ints, dtype=np.int64)
-    except ValueError:
-        pass
-    try:
-        return np.asarray([float(v) if v != "" else np.nan for v in values], dtype=np.float64)
+        return np.where(empty, "nan", arr).astype(np.float64)
     except ValueError:
         return np.asarray(values, dtype=object)
 
@@ -91,34 +121,85 @@ def _convert(values: list[str]) -> np.ndarray:
 #: Columns always read as text: architecture strings such as NAS-Bench-Macro's ``00012220`` are no numbers.
 TEXT_COLUMNS = frozenset({"arch_str", "arch", "arch_ids"})
 
+_KINDS = "a table (CSV)"
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    mp = meta_path(path)
+    if not mp.exists():
+        return {}
+    try:
+        meta = json.loads(TextFile(mp, "a metadata sidecar (JSON)").read())
+    except json.JSONDecodeError as err:
+        raise LogFormatError(str(mp), err.lineno, f"invalid JSON ({err.msg})", "fix or delete the sidecar") from None
+    if not isinstance(meta, dict):
+        raise LogFormatError(str(mp), None, "expected a JSON object", "fix or delete the sidecar")
+    return check_sidecar(path, meta, mp)
+
+
+def _check_values(path: Path, frame: Frame, lines: list[int] | None) -> None:
+    """Every numeric column within its declared range (:func:`predictor.readers.metric_range`); NaN = missing."""
+    for name, col in frame.items():
+        if col.dtype.kind in "fiu":
+            check_column(path, name, col, lines, allow_nan=True)
+
 
 def read_csv(path: str | os.PathLike) -> tuple[Frame, dict[str, Any]]:
-    """Read a CSV written by :func:`write_csv` (or any plain CSV) into numpy columns."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file")
-    with open(p, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise NasgcnError(f"{p}: the file is empty; expected a CSV header line") from None
-        rows = list(reader)
-    for lineno, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise NasgcnError(
-                f"{p}:{lineno}: expected {len(header)} fields, found {len(row)} (truncated or malformed line)"
-            )
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
-    frame = {
-        name: np.asarray(list(col), dtype=object) if name in TEXT_COLUMNS else _convert(list(col))
-        for name, col in zip(header, columns, strict=True)
-    }
-    meta: dict[str, Any] = {}
-    mp = meta_path(p)
-    if mp.exists():
-        meta = json.loads(mp.read_text(encoding="utf-8"))
+    """Read a CSV written by :func:`write_csv` (or any plain CSV) into numpy columns.
+
+    Streams through :class:`predictor.readers.CsvRows` and stops at the first bad line (wrong
+    field count, unreadable quoting, not text); numeric cells must be finite (empty = NaN) and
+    within their column's range. A header-only file gives empty columns (:func:`read_keyed` refuses it).
+    """
+    frame, meta, _ = _read_csv_lines(path)
     return frame, meta
+
+
+def _read_csv_lines(
+    path: str | os.PathLike, arch_check: ArchColumn | None = None
+) -> tuple[Frame, dict[str, Any], list[int]]:
+    """Columns, metadata and line numbers; ``arch_check`` parses ``arch_str`` while streaming."""
+    rows = CsvRows(path, kinds=_KINDS)
+    header = rows.header
+    a = header.index("arch_str") if arch_check is not None and "arch_str" in header else None
+    cells: list[list[str]] = [[] for _ in header]
+    lines: list[int] = []
+    width = len(header)
+    known = arch_check.known if arch_check is not None else None
+    chunk: list[tuple[int, list[str]]] = []
+
+    def flush() -> None:
+        """Check a chunk of rows (fast path: every width right, every string a known canonical one)."""
+        ok = all(len(r) == width for _, r in chunk)
+        if ok and a is not None:
+            ok = bool(known) and all(r[a] in known for _, r in chunk)  # type: ignore[operator]
+        if not ok:  # find the first bad row, as the row-by-row check would
+            for i, (line, row) in enumerate(chunk):
+                try:
+                    problem = rows.width_problem(row, last=i == len(chunk) - 1) if len(row) != width else None
+                    if problem is not None:
+                        raise problem
+                    if a is not None:
+                        arch_check(row[a])  # type: ignore[misc]
+                except RowProblem as err:
+                    raise err.error(rows.path, line) from None
+        for j, col in enumerate(zip(*(r for _, r in chunk), strict=True)):
+            cells[j].extend(col)
+        lines.extend(line for line, _ in chunk)
+        chunk.clear()
+
+    for item in rows:  # in chunks: junk stops at its first chunk, not after the whole file
+        chunk.append(item)
+        if len(chunk) >= 2048:
+            flush()
+    if chunk:
+        flush()
+    frame = {
+        name: np.asarray(col, dtype=object) if name in TEXT_COLUMNS else _convert(col)
+        for name, col in zip(header, cells, strict=True)
+    }
+    _check_values(rows.path, frame, lines)
+    return frame, _read_meta(rows.path), lines
 
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -136,8 +217,9 @@ def _pyarrow():
 def write_parquet(
     path: str | os.PathLike, frame: Mapping[str, np.ndarray], meta: Mapping[str, Any] | None = None
 ) -> None:
-    """Write ``frame`` as Parquet atomically; ``meta`` goes into the file's schema metadata."""
+    """Write ``frame`` as Parquet atomically; ``meta`` goes into the file's schema metadata (inf refused)."""
     pa, pq = _pyarrow()
+    _check_frame_writable(path, frame)
     arrays = {}
     for name, col in frame.items():
         values = np.asarray(col)
@@ -150,17 +232,24 @@ def write_parquet(
 
 
 def read_parquet(path: str | os.PathLike) -> tuple[Frame, dict[str, Any]]:
+    """A Parquet table and its embedded metadata; values checked like :func:`read_csv` (row numbers from 1)."""
     pa, pq = _pyarrow()
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file")
-    table = pq.read_table(p)
+    p = check_path(path, "a Parquet table")
+    try:
+        table = pq.read_table(p)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise LogFormatError(str(p), None, f"not a readable Parquet file ({err})", "give a .parquet table") from None
     frame: Frame = {}
     for name in table.column_names:
         values = table.column(name).to_numpy(zero_copy_only=False)
         frame[name] = values.astype(object) if values.dtype.kind in "OUS" else values
+    _check_values(p, frame, None)
     raw = (table.schema.metadata or {}).get(b"nasgcn")
-    return frame, (json.loads(raw) if raw else {})
+    try:
+        meta = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        raise LogFormatError(str(p), None, "unreadable nasgcn metadata in the schema", "rewrite the file") from None
+    return frame, meta
 
 
 def write_table(
@@ -178,6 +267,62 @@ def read_table(path: str | os.PathLike) -> tuple[Frame, dict[str, Any]]:
     if Path(path).suffix.lower() in PARQUET_SUFFIXES:
         return read_parquet(path)
     return read_csv(path)
+
+
+def read_keyed(
+    path: str | os.PathLike, space: str | None = None, what: str = "a lookup table", allow_empty: bool = False
+) -> tuple[Frame, dict[str, Any]]:
+    """A table keyed by ``arch_str`` (CSV or Parquet): at least one row, valid and distinct architectures.
+
+    ``space``: the space the strings must parse in; default the one the metadata records, else
+    ``nb201``. Strings are checked with the space's own parser (unknown ops, malformed cells) and
+    repeats are refused naming both lines, since a lookup keyed by architecture must be a function.
+    ``allow_empty``: accept a header-only file (e.g. a query's candidates, where "none" is an answer).
+    """
+    from .spaces import get_space
+
+    p = Path(path)
+    if p.suffix.lower() in PARQUET_SUFFIXES:
+        frame, meta = read_parquet(p)
+        lines: list[int] | None = None
+    else:  # the space is known from the sidecar: junk fails at its first line, not after reading it all
+        check_path(p, what)
+        early = get_space(space or str(_read_meta(p).get("space") or "nb201"))
+        frame, meta, lines = _read_csv_lines(p, ArchColumn(early))
+    if "arch_str" not in frame:
+        raise LogFormatError(
+            str(p),
+            1 if lines is not None else None,
+            f"not {what}: no 'arch_str' column (columns: {', '.join(frame) or 'none'})",
+            "name the architecture column arch_str",
+        )
+    archs = frame["arch_str"].tolist()
+    if not archs and not allow_empty:
+        raise LogFormatError(
+            str(p), None, f"the file has a header but no rows, so it is not {what}", "give a table with rows"
+        )
+
+    def where(i: int) -> tuple[int | None, str]:
+        return (lines[i], "") if lines is not None else (None, f"row {i + 1}: ")
+
+    sp = get_space(space or str(meta.get("space") or "nb201"))
+    parse = ArchColumn(sp, canonicalize=True)
+    canon = archs if parse.known and all(a in parse.known for a in archs) else []  # all canonical already
+    for i, a in enumerate(archs if not canon else ()):
+        try:
+            canon.append(parse(a))
+        except RowProblem as err:
+            line, prefix = where(i)
+            raise LogFormatError(str(p), line, prefix + err.problem, err.fix) from None
+    dup = duplicate_keys(canon)
+    if dup is not None:
+        (first, _), (line, prefix) = where(dup[0]), where(dup[1])
+        at = f"line {first}" if first is not None else f"row {dup[0] + 1}"
+        raise LogFormatError(
+            str(p), line, f"{prefix}architecture {canon[dup[1]]} repeats {at}", f"{what} has one row per architecture"
+        )
+    frame["arch_str"] = np.asarray(canon, dtype=object)
+    return frame, meta
 
 
 class ColumnTable:

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import argparse
 
-from predictor.cli.options import add_quiet_option
+from predictor.cli.options import add_device_option, add_output_option, add_quiet_option, add_seed_option
 
-STAGE_NAMES = ("supernet", "label", "fit", "table", "query", "shift", "retrain", "report")
+
+def _stage_names() -> tuple[str, ...]:
+    """The declared stages (:func:`supernet.stage_engine.stage`), in pipeline order."""
+    from .stage_engine import stage_names
+
+    return stage_names()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         help="hardware table (joined by arch_str) or latency model file (prices any architecture) for constraints",
     )
-    sh.add_argument("--out", required=True, help="output directory (checkpoint, trajectory.jsonl, result)")
+    add_output_option(sh, kind="dir", required=True, help="output directory (checkpoint, trajectory.jsonl, result)")
     sh.add_argument(
         "--new-dataset", help="transfer: reset the classifier and shift on this dataset (digits, npz:DIR...)"
     )
@@ -80,28 +85,34 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("eval-batches", int),
     ):
         sh.add_argument(f"--{name}", type=typ, help="override the preset")
-    sh.add_argument("--device", default="cpu")
-    sh.add_argument("--seed", type=int, default=0)
+    add_device_option(sh)
+    add_seed_option(sh, what="seed of the shifting run")
     add_quiet_option(sh)
     sh.set_defaults(func=_shift)
 
 
 def _common(p: argparse.ArgumentParser, default_out: str | None = None) -> None:
-    p.add_argument(
-        "--out", default=default_out, help=f"output directory (default: {default_out or 'runs/<config name>'})"
+    add_output_option(
+        p, kind="dir", default=default_out, help=f"output directory (default: {default_out or 'runs/<config name>'})"
     )
-    stages = ", ".join(STAGE_NAMES)
+    names = _stage_names()
+    stages = ", ".join(names)
     p.add_argument(
-        "--only", choices=STAGE_NAMES, metavar="STAGE", help=f"run this stage alone, upstream must be done ({stages})"
+        "--only", choices=names, metavar="STAGE", help=f"run this stage alone, upstream must be done ({stages})"
+    )
+    p.add_argument("--from", dest="from_stage", choices=names, metavar="STAGE", help="redo STAGE and all after it")
+    p.add_argument(
+        "--force", action="append", default=[], choices=names, metavar="STAGE", help="redo STAGE (repeatable)"
     )
     p.add_argument(
-        "--from", dest="from_stage", choices=STAGE_NAMES, metavar="STAGE", help="redo STAGE and all after it"
+        "--data-root",
+        metavar="DIR",
+        help="data folder, overrides [data] root (relative to the current folder, not to the config)",
     )
-    p.add_argument(
-        "--force", action="append", default=[], choices=STAGE_NAMES, metavar="STAGE", help="redo STAGE (repeatable)"
+    add_device_option(p, default=None, none_means="[run] device of the config", what="overrides [run] device")
+    add_seed_option(
+        p, default=None, what="overrides [run] seed (changes every stage's hash)", none_means="[run] seed of the config"
     )
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (overrides [run] device)")
-    p.add_argument("--seed", type=int, help="overrides [run] seed (changes every stage's hash)")
     p.add_argument(
         "--space", help="search space, overrides [space] name (nb201, nbmacro, fbnet, ...; changes every stage's hash)"
     )
@@ -112,10 +123,17 @@ def _execute(cfg, args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from predictor.errors import NasgcnError
+
     from .pipeline import Pipeline
 
     if args.seed is not None:
+        if args.seed < 0:
+            raise NasgcnError(f"--seed {args.seed}: must be ≥ 0")
         cfg.sections["run"]["seed"] = int(args.seed)
+    if args.data_root is not None:
+        cfg.sections["data"]["root"] = str(Path(args.data_root).expanduser().resolve())
+        cfg.overridden["data.root"] = "--data-root"
     for note in cfg.notes:
         print(f"note: {note}")
     out = args.out or str(Path("runs") / Path(cfg.path).stem)

@@ -135,25 +135,29 @@ def default_builder(cfg: MeasureConfig) -> Callable[[str], nn.Module]:
 
 def _existing_rows(path: Path, header: list[str]) -> set[str]:
     """Arch strings already in ``path``; drops a truncated last line; refuses other settings."""
+    from predictor.readers import CsvRows, TextFile
+
     if not path.exists() or path.stat().st_size == 0:
         return set()
+    kinds = "a latency table (CSV)"
+    TextFile(path, kinds)  # the package's one reader: a binary file is refused before anything is cut
     raw = path.read_bytes()
     if not raw.endswith(b"\n"):  # killed mid-line: cut back to the last complete line
         cut = raw.rfind(b"\n") + 1
         with open(path, "r+b") as fh:
             fh.truncate(cut)
         raw = raw[:cut]
-    lines = raw.decode("utf-8").splitlines()
-    if not lines:
+    if not raw.strip():
         return set()
-    found = next(csv.reader([lines[0]]))
+    rows = CsvRows(path, kinds=kinds)  # BOM, bad bytes, junk: file:line errors like every other table
+    found = rows.header
     if found != header:
         raise NasgcnError(
             f"{path}: existing file has columns {found}, expected {header}; "
             "resume with the same --name, or write to a new --out"
         )
     done = set()
-    for row in csv.reader(lines[1:]):
+    for _line, row in rows:
         if len(row) == len(header):
             done.add(row[0])
     return done
@@ -266,7 +270,7 @@ def measure_space(
     new_file = not path.exists() or path.stat().st_size == 0
     measured, skipped, lat, rel = 0, 0, [], []
     with open(path, "a", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = csv.writer(fh, lineterminator="\n")  # like every table the package writes
         if new_file:
             writer.writerow(header)
             fh.flush()

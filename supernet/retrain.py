@@ -253,12 +253,15 @@ def append_log_row(path: str | Path, columns: list[str], row: list[Any]) -> None
 
 
 def _logged(path: Path, arch: str, cfg: RetrainConfig) -> bool:
-    if not path.exists():
+    from predictor.readers import CsvRows  # the package's one reader: BOM, binary files, file:line errors
+
+    if not path.exists() or path.stat().st_size == 0:
         return False
-    with open(path, newline="", encoding="utf-8") as fh:
-        for r in csv.DictReader(fh):
-            if r.get("arch_str") == arch and r.get("seed") == str(cfg.seed) and r.get("epochs") == str(cfg.epochs):
-                return True
+    rows = CsvRows(path, kinds="a retrain log (CSV)")
+    for _line, row in rows:
+        r = dict(zip(rows.header, row, strict=False))
+        if r.get("arch_str") == arch and r.get("seed") == str(cfg.seed) and r.get("epochs") == str(cfg.epochs):
+            return True
     return False
 
 
@@ -285,8 +288,22 @@ def retrain(
     Architectures already in the log with the same seed and epochs are skipped. Returns one
     record per architecture (``arch_str``, ``acc``, ``loss``, ``split``, ``params``...).
     ``max_epochs`` stops each architecture after that many epochs in this call (unfinished
-    architectures are not logged; a later call resumes them).
+    architectures are not logged; a later call resumes them). ``out_dir`` is locked meanwhile
+    (:mod:`supernet.runlock`): a second retraining into it stops at once.
     """
+    from .runlock import RunLock
+
+    with RunLock(out_dir, "supernet retrain"):
+        return _retrain(archs, config, out_dir, log, max_epochs)
+
+
+def _retrain(
+    archs: list[str] | np.ndarray,
+    config: RetrainConfig,
+    out_dir: str | Path,
+    log: str | Path | None,
+    max_epochs: int | None,
+) -> list[dict[str, Any]]:
     cfg = config
     if cfg.split not in ("val", "test"):
         raise NasgcnError(f"split must be 'val' or 'test', got {cfg.split!r}")
@@ -350,7 +367,23 @@ def retrain(
             )
         if cfg.progress:
             print(f"{arch}: {cfg.split} acc {acc:.2f}% loss {loss:.4f} ({cfg.epochs} epochs)", flush=True)
+    _mark_ties(records)
     return records
+
+
+def _mark_ties(records: list[dict[str, Any]]) -> None:
+    """``rank`` (shared by equal accuracies at the logged 4 decimals) and ``tied_with`` (the others at it).
+
+    A held-out set of a few thousand images gives few distinct accuracies: equal ones are ties, not a ranking.
+    """
+    from predictor.metrics import tie_ranks
+
+    if not records:
+        return
+    rank, tied = tie_ranks(np.asarray([r["acc"] for r in records], dtype=np.float64), decimals=4)
+    for rec, k, t in zip(records, rank, tied, strict=True):
+        rec["rank"] = int(k)
+        rec["tied_with"] = int(t) - 1
 
 
 def with_overrides(cfg: RetrainConfig, **kw: Any) -> RetrainConfig:

@@ -42,6 +42,7 @@ import numpy as np
 
 from predictor.errors import NasgcnError
 from predictor.io import atomic_path, dumps, write_json_atomic, write_text_atomic
+from predictor.metrics import tie_ranks
 from predictor.spaces import SearchSpace, get_space
 
 ArchIds = np.ndarray  # (num_slots,) int64 op ids of one architecture of the space
@@ -505,6 +506,7 @@ class ShiftingResult:
     trajectory: list[dict[str, Any]]
     run_dir: str | None = None
     space: str = "nb201"
+    best_tied_with: int = 0  # other final candidates with exactly the best score (a tie, not a win)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -727,8 +729,17 @@ class SupernetShifting:
 
         ``seeds``: initial candidates (op ids or strings), e.g. :func:`seed_from_table`.
         ``stop_after``: stop after this many generations *in this call* (for tests
-        and time-sliced runs); the checkpoint lets a later call continue.
+        and time-sliced runs); the checkpoint lets a later call continue. ``run_dir`` is locked
+        meanwhile (:mod:`supernet.runlock`): a second search into it stops at once.
         """
+        if self.run_dir is None:
+            return self._run(seeds, stop_after)
+        from .runlock import RunLock
+
+        with RunLock(self.run_dir, "supernet shifting"):
+            return self._run(seeds, stop_after)
+
+    def _run(self, seeds: np.ndarray | Sequence[str] | None, stop_after: int | None) -> ShiftingResult:
         import torch
 
         sp = get_space(self.space)
@@ -785,8 +796,14 @@ class SupernetShifting:
         top = [a for a, _ in state.parents][: max(self.config.final_top, 1)]
         scores = self.evaluate(top) if top else np.array([])
         order = np.argsort(-scores, kind="stable")
-        ranking = [{"arch_str": top[i], "score": float(scores[i]), "rank": r + 1} for r, i in enumerate(order)]
-        best = ranking[0] if ranking else {"arch_str": "", "score": float("nan")}
+        # Equal scores are ties (a few hundred validation images give few distinct accuracies): they share
+        # a rank, and ``tied_with`` counts the other candidates with the same score.
+        rank, tied = tie_ranks(scores[order]) if top else (np.zeros(0, int), np.zeros(0, int))
+        ranking = [
+            {"arch_str": top[i], "score": float(scores[i]), "rank": int(rank[r]), "tied_with": int(tied[r]) - 1}
+            for r, i in enumerate(order)
+        ]
+        best = ranking[0] if ranking else {"arch_str": "", "score": float("nan"), "tied_with": 0}
         result = ShiftingResult(
             best["arch_str"],
             float(best["score"]),
@@ -794,6 +811,7 @@ class SupernetShifting:
             state.trajectory,
             str(self.run_dir) if self.run_dir else None,
             self.space,
+            int(best["tied_with"]),
         )
         if self.run_dir is not None and state.generation >= self.config.generations:
             write_json_atomic(
@@ -837,12 +855,12 @@ def read_trajectory(path: str | os.PathLike) -> list[dict[str, Any]]:
     p = Path(path)
     if p.is_dir():
         p = p / SupernetShifting.TRAJ
+    from predictor.readers import RowProblem, jsonl_lines, parse_json_line  # the package's one reader
+
     rows = []
-    with open(p, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise NasgcnError(f"{p}:{n}: not a JSON line ({err.msg})") from None
+    for n, text, is_last in jsonl_lines(p, "a search trajectory (JSONL)"):
+        try:
+            rows.append(parse_json_line(text, is_last))
+        except RowProblem as err:
+            raise err.error(p, n) from None
     return rows

@@ -92,7 +92,7 @@ def test_fit_noisy_with_accurate(workdir):
 
 def test_fit_lower_is_better(tmp_path):
     ids = SPACE.sample(80, 0, unique=True)
-    loss = write_log(tmp_path / "loss.csv", ids, "supernet_loss", 3.0 - 0.05 * labels(ids))
+    loss = write_log(tmp_path / "loss.csv", ids, "supernet_loss", 6.0 - 0.05 * labels(ids))  # a loss is >= 0
     model = str(tmp_path / "loss.pt")
     argv = ["fit", loss, "--target", "supernet_loss", "--lower-is-better", "--out", model, *FAST]
     assert main(argv + ["--epochs", "40"]) == 0
@@ -162,3 +162,28 @@ def test_evaluate_drops_nan_truth(workdir, tmp_path, capsys):
     assert main(["evaluate", table, "--truth", truth, "--column", "acc", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["n"] == 35 and rep["n_joined"] == 40
+
+
+def test_evaluate_counts_measured_rows(workdir, capsys):
+    model = str(workdir / "mixm.pt")
+    argv = ["fit", str(workdir / "noisy.csv"), "--target", "supernet_acc", "--out", model, *FAST]
+    assert main([*argv, "--accurate", str(workdir / "acc.csv"), "--accurate-target", "test_acc"]) == 0
+    table = str(workdir / "mixm.csv")
+    assert main(["table", model, "--out", table]) == 0
+    with open(table) as fh:
+        n_measured = sum(r["measured"].lower() == "true" for r in csv.DictReader(fh))
+    assert n_measured >= 12
+    capsys.readouterr()
+    ev = ["evaluate", table, "--truth", str(workdir / "truth.csv"), "--column", "acc"]
+    assert main([*ev, "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["n_measured"] == n_measured and rep["n"] == SPACE.size
+    assert main(ev) == 0
+    assert f"{n_measured:,} of these {SPACE.size:,} rows carry measured values" in capsys.readouterr().out
+    assert main([*ev, "--json", "--predictions-only"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["n"] == SPACE.size - n_measured and rep["n_measured_dropped"] == n_measured
+    # a table without a measured column: every row is a prediction
+    truth = str(workdir / "truth.csv")
+    assert main(["evaluate", truth, "--truth", truth, "--column", "acc", "--pred", "acc", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_measured"] == 0

@@ -250,3 +250,43 @@ def test_query_nbmacro_imports_no_torch_or_pandas(macro_files):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "HEAVY []" in res.stderr
+
+
+@pytest.fixture(scope="module")
+def class_table(tmp_path_factory):
+    """Predictions per isomorphism class (members share them, as a GCN's do), rounded so that ties occur."""
+    rng = np.random.default_rng(5)
+    cls = SPACE.iso_class(SPACE.all_ids())
+    per_class = np.round(rng.normal(90, 2, cls.max() + 1), 1)
+    path = tmp_path_factory.mktemp("cls") / "table.csv"
+    LookupTable.build(per_class[cls], np.full(SPACE.size, 0.1)).to_csv(path)
+    return path
+
+
+def test_query_is_one_row_per_class_by_default(class_table, capsys):
+    rows = _json(capsys, ["query", str(class_table), "--top", "10", "--json"])
+    assert len(rows) == 10 and len({r["iso_class"] for r in rows}) == 10
+    assert _json(capsys, ["query", str(class_table), "--top", "10", "--unique", "--json"]) == rows  # alias
+    every = _json(capsys, ["query", str(class_table), "--top", "10", "--all-members", "--json"])
+    assert len(every) == 10 and len({r["iso_class"] for r in every}) < 10  # copies of one class
+
+
+def test_query_reports_ties_as_ties(class_table, capsys):
+    rows = _json(capsys, ["query", str(class_table), "--top", "30", "--json"])
+    preds = [r["pred"] for r in rows]
+    for r in rows:
+        assert r["rank"] == 1 + sum(p > r["pred"] for p in preds)  # shared competition rank
+        assert r["tied"] == preds.count(r["pred"])
+    assert any(r["tied"] > 1 for r in rows)
+    assert main(["query", str(class_table), "--top", "30"]) == 0
+    text = capsys.readouterr().out
+    tied_rank = next(r["rank"] for r in rows if r["tied"] > 1)
+    assert f"\n{tied_rank}= " in text and text.splitlines()[0].startswith("rank")
+
+
+def test_query_refuses_unknown_columns(table_csv, capsys):
+    assert main(["query", str(table_csv), "--columns", "nope,flops_m"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown --columns 'nope'" in err and "available columns" in err and "params_m" in err
+    rows = _json(capsys, ["query", str(table_csv), "--columns", "dead", "--top", "2", "--json"])
+    assert all("dead" in r for r in rows)

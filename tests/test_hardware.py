@@ -12,6 +12,7 @@ import pytest
 from predictor.errors import LogFormatError, NasgcnError
 from predictor.hardware import HardwareTable, get_target, infer_unit, list_targets, register_target
 from predictor.lookup import LookupTable
+from predictor.readers import hint_style
 from predictor.spaces import get_space
 
 SPACE = get_space("nb201")
@@ -309,8 +310,11 @@ def test_nbmacro_table_reads_records_space_and_joins(tmp_path):
 
 def test_wrong_space_strings_name_line_and_the_space_they_fit(tmp_path):
     path = _write_csv(tmp_path / "m.csv", ["arch_str", "dev_latency"], [["00012220", 1.0]])
-    with pytest.raises(LogFormatError, match=r"m\.csv:2: .*parses as a 'nbmacro' architecture: pass --space nbmacro"):
+    # The Python API names the keyword; the CLI (hint_style("cli")) names the flag.
+    with pytest.raises(LogFormatError, match=r"m\.csv:2: .*parses as a 'nbmacro' architecture: pass space='nbmacro'"):
         HardwareTable.read(path)  # no metadata: NB201 by default
+    with hint_style("cli"), pytest.raises(LogFormatError, match=r"architecture: pass --space nbmacro \("):
+        HardwareTable.read(path)
     bad = _write_csv(tmp_path / "b.csv", ["arch_str", "dev_latency"], [["00012220", 1.0], ["0001222", 2.0]])
     with pytest.raises(LogFormatError, match=r"b\.csv:3: .*expected 8 digits"):
         HardwareTable.read(bad, space="nbmacro")
@@ -350,18 +354,15 @@ def test_fbnet_partial_table_keyed_by_string_with_class_aggregation(tmp_path):
         HardwareTable.read(dup, space="fbnet")
 
 
-def test_fbnet_lookup_of_100k_ids_is_vectorized(tmp_path):
-    import time
-
+def test_fbnet_lookup_of_100k_ids(tmp_path):
+    """Correctness on a large probe; its speed is measured in benchmarks/, never in a timed test."""
     ids = FBNET.sample(5000, 0)
     path = _write_csv(tmp_path / "f.csv", ["arch_str", "dev_latency"],
                       [[x, float(i)] for i, x in enumerate(FBNET.decode(ids))])
     hw = HardwareTable.read(path, space="fbnet")
     probe = np.concatenate([FBNET.sample(95_000, 1), ids])
     hw.positions_of_ids(probe[:10])  # builds the index
-    t = time.perf_counter()
     pos = hw.positions_of_ids(probe, by_class=True)
-    assert time.perf_counter() - t < 2.0
     np.testing.assert_array_equal(pos[-5000:], np.arange(5000))
     assert (pos[:95_000] == -1).mean() > 0.99
 

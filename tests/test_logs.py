@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +10,14 @@ import pytest
 
 from predictor.errors import LogFormatError, NasgcnError
 from predictor.logs import (
-    MAX_ROW_WARNINGS,
     META_COLUMNS,
     EvaluationLog,
-    LogWarning,
     aggregate,
     read_log,
     read_logs,
     write_log,
 )
+from predictor.readers import MAX_SHOWN_PROBLEMS
 from predictor.spaces import get_space
 
 SPACE = get_space("nb201")
@@ -269,36 +268,44 @@ def test_file_level_errors(tmp_path):
 # ----- skipping bad rows -----------------------------------------------------------------
 
 
-def test_skip_warns_per_bad_row_and_keeps_good_rows(tmp_path):
+def _skip_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "predictor.logs"]
+
+
+def test_skip_logs_one_clean_line_per_bad_row_and_keeps_good_rows(tmp_path, caplog, recwarn):
     text = csv_text(f"{A},90,1", "|bad|,80,2", f"{B},nan,3", f"{C},10,4") + f"{A},5"
     path = write(tmp_path / "evals.csv", text)
-    with pytest.warns(LogWarning) as record:
+    with caplog.at_level(logging.WARNING, logger="predictor.logs"):
         log = read_log(path, on_error="skip")
     assert list(log.arch_str) == [A, C] and log.metrics["acc"].tolist() == [90.0, 10.0]
-    messages = [str(w.message) for w in record]
-    assert [m.split(": ")[0] for m in messages] == [f"{path}:3", f"{path}:4", f"{path}:6"]
-    assert all(m.endswith("row skipped") for m in messages)
+    messages = _skip_lines(caplog)
+    assert [m.split(": ")[0] for m in messages[:3]] == [f"{path}:3", f"{path}:4", f"{path}:6"]
+    assert all(m.endswith("row skipped") for m in messages[:3])
+    assert messages[3] == f"{path}: skipped 3 of 5 rows (2 kept)"
+    assert len(messages) == 4 and not recwarn.list  # logging, not warnings with source paths
+    assert all("\n" not in m and "logs.py" not in m for m in messages)
 
 
-def test_skip_jsonl_truncated_last_line(tmp_path):
+def test_skip_jsonl_truncated_last_line(tmp_path, caplog):
     path = write(tmp_path / "e.jsonl", f'{{"arch_str": "{A}", "acc": 90}}\n{{"arch_str": "{B}", "acc": 8')
-    with pytest.warns(LogWarning, match=r"e.jsonl:2: truncated last line"):
+    with caplog.at_level(logging.WARNING, logger="predictor.logs"):
         log = read_log(path, on_error="skip")
     assert list(log.arch_str) == [A]
+    assert "e.jsonl:2: truncated last line" in _skip_lines(caplog)[0]
 
 
-def test_skip_caps_warnings_and_refuses_all_bad(tmp_path):
-    rows = [f"{A},90,1"] + [f"{B},x,{i}" for i in range(MAX_ROW_WARNINGS + 5)]
+def test_skip_caps_lines_and_refuses_all_bad(tmp_path, caplog):
+    rows = [f"{A},90,1"] + [f"{B},x,{i}" for i in range(MAX_SHOWN_PROBLEMS + 5)]
     path = write(tmp_path / "e.csv", csv_text(*rows))
-    with pytest.warns(LogWarning) as record:
+    with caplog.at_level(logging.WARNING, logger="predictor.logs"):
         assert len(read_log(path, on_error="skip")) == 1
-    assert len(record) == MAX_ROW_WARNINGS + 1
-    assert f"{MAX_ROW_WARNINGS + 5} bad rows skipped" in str(record[-1].message)
+    messages = _skip_lines(caplog)
+    assert len(messages) == MAX_SHOWN_PROBLEMS + 2
+    assert messages[-2] == f"{path}: ... and 5 more bad rows skipped"
+    assert messages[-1] == f"{path}: skipped {MAX_SHOWN_PROBLEMS + 5} of {MAX_SHOWN_PROBLEMS + 6} rows (1 kept)"
     path = write(tmp_path / "bad.csv", csv_text(f"{B},x,1", f"{B},,2"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LogWarning)
-        with pytest.raises(LogFormatError, match="every row was skipped"):
-            read_log(path, on_error="skip")
+    with pytest.raises(LogFormatError, match="every row was skipped"):
+        read_log(path, on_error="skip")
 
 
 def test_skip_does_not_hide_file_level_errors(tmp_path):
@@ -437,8 +444,6 @@ def test_reference_table_read_as_a_log(reference_data, ground_truth):
     with pytest.raises(LogFormatError, match="naswot_score_v1") as info:
         read_log(path)
     assert info.value.line == first_nan + 2  # header is line 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LogWarning)
-        alive = read_log(path, on_error="skip")
+    alive = read_log(path, on_error="skip")
     assert len(alive) == 15_625 - 341
     assert (alive.metrics["c10_test_acc"] > 10.0).all()

@@ -14,7 +14,9 @@ from predictor.metrics import (
     precision_at_k,
     ranking_report,
     regret,
+    round_significant,
     spearman,
+    tie_ranks,
     top1_true,
     top_kendall_tau,
 )
@@ -109,3 +111,17 @@ def test_param_count_floor_on_real_data(ground_truth):
     """The issue quotes Kendall tau 0.577 of the parameter count over all architectures."""
     tau = kendall_tau(ground_truth["c10_test_acc_fewshotgt"], ground_truth["params_mb"])
     assert tau == pytest.approx(0.577, abs=0.005)
+
+
+def test_tie_ranks_share_ranks_at_the_shown_precision():
+    rank, tied = tie_ranks(np.array([98.607, 98.5, 98.607, 98.607, 98.607, np.nan, 97.0]))
+    assert rank.tolist() == [1, 5, 1, 1, 1, 7, 6] and tied.tolist() == [4, 1, 4, 4, 4, 1, 1]
+    rank, tied = tie_ranks(np.array([94.3712, 94.37, 94.3, 0.001234]), significant=4)
+    assert rank.tolist() == [1, 1, 3, 4] and tied.tolist() == [2, 2, 1, 1]
+    rank, _ = tie_ranks(np.array([1.0, 2.0, 2.0, 3.0]), descending=False)
+    assert rank.tolist() == [1, 2, 2, 4]
+    rank, tied = tie_ranks(np.array([98.891, 98.889, 98.89]), decimals=2)
+    assert rank.tolist() == [1, 1, 1] and tied.tolist() == [3, 3, 3]
+    values = np.array([94.37123, -0.012345, 123456.0, 0.0, np.inf])
+    assert [f"{v:.4g}" for v in round_significant(values, 4)] == [f"{v:.4g}" for v in values]
+    assert tie_ranks(np.zeros(0))[0].size == 0

@@ -233,14 +233,14 @@ def test_label_stage_in_two_processes_gives_the_same_labels(finished, tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[fit]\nepochz = 3\n", "fit.epochz"),
-        ("[bogus]\nx = 1\n", r"unknown section\(s\) \[bogus\]"),
-        ("[fit]\nepochs = 'ten'\n", "fit.epochs must be an integer"),
-        ("[data]\ndataset = 'imagenet'\n", "dataset must be one of"),
-        ("[shift]\nkeep = 99\n", "keep"),
+        ("[fit]\nepochz = 3\n", r"bad.toml:2: \[fit\] epochz = 3: unknown key \(did you mean epochs\?"),
+        ("[bogus]\nx = 1\n", r"bad.toml:1: unknown section\(s\) \[bogus\]"),
+        ("[fit]\nepochs = 'ten'\n", r'bad.toml:2: \[fit\] epochs = "ten": must be an integer'),
+        ("[data]\ndataset = 'imagenet'\n", r'\[data\] dataset = "imagenet": must be one of digits'),
+        ("[shift]\nkeep = 99\n", r"\[shift\] keep = 99: must be ≤ \[shift\] population \(10\)"),
         ("[query]\ntargets = [{ name = 'a', max = { flops_m = 'x' } }]\n", "must map column names to numbers"),
-        ("[run\n", "not valid TOML"),
-        ("[run]\neval_jobs = 0\n", "run.eval_jobs must be at least 1"),
+        ("[run\n", r"bad.toml:1:5: not valid TOML"),
+        ("[run]\neval_jobs = 0\n", r"bad.toml:2: \[run\] eval_jobs = 0: must be ≥ 1"),
     ],
 )
 def test_bad_config_is_a_clear_error_naming_file_and_key(tmp_path, text, message):
@@ -254,7 +254,8 @@ def test_cli_reports_config_errors_in_one_line(tmp_path, capsys):
     path = _write(tmp_path / "bad.toml", "[supernet]\nchanels = 4\n")
     assert main(["run", str(path), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
-    assert "supernet.chanels" in err and "bad.toml" in err and "Traceback" not in err
+    assert "[supernet] chanels" in err and "did you mean channels?" in err and "bad.toml:2" in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
 
 
 def test_builtin_demo_config_loads_and_hashes_are_stable():
@@ -301,5 +302,7 @@ def test_nb201_is_the_default_space_and_is_recorded(finished):
         assert rec["inputs"]["sections"]["space"] == {"name": "nb201"}
     shift = json.loads((out / "stages" / f"shift-{stage_hashes(conf)['shift']}" / "done.json").read_text())
     assert shift["outputs"]["space"] == "nb201"
-    table_meta = json.loads((out / "stages" / f"table-{stage_hashes(conf)['table']}" / "table.csv.meta.json").read_text())
+    table_meta = json.loads(
+        (out / "stages" / f"table-{stage_hashes(conf)['table']}" / "table.csv.meta.json").read_text()
+    )
     assert table_meta["space"] == "nb201" and table_meta["macro"]["cells"] == 5

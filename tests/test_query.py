@@ -148,3 +148,13 @@ def test_lookup_table_query_and_pareto_on_whole_space():
     assert np.all(np.diff(front["flops_m"]) > 0)
     recs = res.records(["arch_str", "pred"])
     assert recs[0]["arch_str"] == res["arch_str"][0] and isinstance(recs[0]["pred"], float)
+
+
+def test_infinite_objective_is_refused_not_ranked():
+    cols = {"pred": np.array([1.0, -np.inf, 2.0]), "flops_m": np.ones(3), "iso_class": np.arange(3)}
+    with pytest.raises(NasgcnError, match="infinite"):
+        query(cols, "pred")
+    with pytest.raises(NasgcnError, match="infinite"):
+        pareto_front(cols, "pred", ["flops_m"])
+    cols["pred"] = np.array([1.0, np.nan, 2.0])  # NaN is missing: excluded, not refused
+    assert query(cols, "pred").tolist() == [2, 0]

@@ -10,7 +10,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .options import add_quiet_option
+from .options import (
+    PLOT,
+    add_device_option,
+    add_output_option,
+    add_quiet_option,
+    add_seed_option,
+    add_threads_option,
+)
 
 
 def _bound(text: str) -> tuple[str, float]:
@@ -48,7 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Constrained lookup: the top architectures by predicted accuracy (or --maximize COL) "
             "whose costs satisfy every --max/--min bound. NaN costs (the target cannot run it) never "
             "qualify. With --z, a predicted cost column c with a c_std column must satisfy "
-            "c + z*c_std <= budget."
+            "c + z*c_std <= budget. One row per isomorphism class (its best member) unless --all-members; rows "
+            "equal at the precision shown share a rank ('2=' in text; rank and tied in --json); a table's "
+            "extrapolated column (nasgcn table) is shown, and picks resting on extrapolation are noted."
         ),
     )
     q.add_argument("table", metavar="TABLE.csv", help="lookup table (nasgcn table / LookupTable.to_csv)")
@@ -78,7 +87,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--minimize", action="store_true", help="rank ascending instead (e.g. --maximize flops_m --minimize)"
     )
     q.add_argument("--top", type=int, default=10, metavar="K", help="number of rows (default 10)")
-    q.add_argument("--unique", action="store_true", help="one architecture per isomorphism class")
+    members = q.add_mutually_exclusive_group()
+    members.add_argument(
+        "--all-members",
+        dest="unique",
+        action="store_false",
+        help="list every member of an isomorphism class (default: one row per class, its best member)",
+    )
+    members.add_argument(
+        "--unique",
+        dest="unique",
+        action="store_true",
+        help="one row per isomorphism class (the default; kept as an alias)",
+    )
+    q.set_defaults(unique=None)  # one row per class where the table has iso_class
     q.add_argument("--z", type=float, default=0.0, help="safety margin in standard deviations for predicted costs")
     q.add_argument("--exclude-dead", action="store_true", help="drop cut-off cells (output identically zero)")
     q.add_argument(
@@ -86,9 +108,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="COL[,COL]",
         help="print the Pareto front (objective vs one or two costs) among feasible rows instead of the top K",
     )
-    q.add_argument("--columns", default="", metavar="COL[,COL]", help="extra columns to print")
+    q.add_argument(
+        "--columns", default="", metavar="COL[,COL]", help="extra columns to print (unknown names are refused)"
+    )
     q.add_argument("--json", action="store_true", help="print a JSON list of rows, best first")
-    q.add_argument("--plot", metavar="FILE.png", help="draw objective vs the first constrained cost with the picks")
+    add_output_option(
+        q, "--plot", suffixes=PLOT, metavar="FILE.png", help="draw objective vs the first constrained cost with the picks (PNG)"
+    )
     q.set_defaults(func=_query)
 
     lat = sub.add_parser("latency", help="measure or predict hardware latency", description="Hardware latency.")
@@ -105,19 +131,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     m.add_argument("--space", default="nb201", help="search space of the networks (nb201; e.g. nbmacro, fbnet)")
-    m.add_argument("--out", required=True, help="output CSV (appended; units etc. in OUT.meta.json)")
+    add_output_option(m, required=True, help="output CSV (appended; units etc. in OUT.meta.json)")
     m.add_argument("--name", default="cpu", help="target name: the column is <name>_latency (default cpu)")
-    m.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    add_device_option(m, what="device to time on")
     m.add_argument("--batch", type=int, default=1, help="batch size (latency is per batch)")
     pick = m.add_mutually_exclusive_group()
     pick.add_argument("--sample", type=int, metavar="N", help="N random isomorphism classes (fbnet: architectures; default 100)")
     pick.add_argument(
         "--all", action="store_true", help="every isomorphism class (nb201: 6,466 measurements; enumerable spaces only)"
     )
-    m.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_threads_option(m, default=None, note="")
     m.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     m.add_argument("--repeats", type=int, default=20, help="timed runs (default 20)")
-    m.add_argument("--seed", type=int, default=0, help="seed of --sample")
+    add_seed_option(m, what="seed of --sample")
     m.add_argument("--representatives-only", action="store_true", help="write only the measured representatives")
     m.add_argument("--channels", type=int, default=16, help="NB201: channels C of the first stage (16)")
     m.add_argument("--cells", type=int, default=5, help="NB201: cells N per stage (5)")
@@ -129,7 +155,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = lsub.add_parser("targets", help="list the registered hardware targets with units")
     t.add_argument("pattern", nargs="?", default="*", help="glob on target names (default *)")
-    t.add_argument("--json", action="store_true")
+    t.add_argument("--json", action="store_true", help="print JSON instead of text")
     t.set_defaults(func=_targets)
 
     p = lsub.add_parser(
@@ -152,11 +178,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("measured", metavar="FILE", help="measured costs (architecture column + cost columns), CSV")
     p.add_argument("--space", default="nb201", help="search space of FILE's architectures (default nb201)")
     p.add_argument("--column", action="append", default=[], help="cost column(s) to model (default: all)")
-    p.add_argument("--out", default=None, help="output CSV (written atomically; units in OUT.meta.json)")
+    add_output_option(p, default=None, help="output CSV (written atomically; units in OUT.meta.json)")
     p.add_argument("--archs", metavar="ARCHS.csv", default=None, help="predict only these architectures (a CSV "
                    "with arch_str, arch_ids or arch), one output row each, in file order")
-    p.add_argument("--save-model", metavar="MODEL", default=None, help="also save the fitted table model "
-                   "(.npz, no pickles) for 'nasgcn search --hardware MODEL'")
+    add_output_option(p, "--save-model", suffixes=(".npz",), metavar="MODEL.npz", default=None,
+                      help="also save the fitted table model (.npz, no pickles) for 'nasgcn search --hardware MODEL'")
     p.add_argument("--method", choices=("auto", "table", "additive", "gcn"), default="auto",
                    help="auto: table on chain spaces or with --save-model, additive otherwise")
     p.add_argument("--loss", choices=("auto", "huber", "lad", "lsq"), default="auto",
@@ -167,9 +193,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "or gcn: a GCN fitted on the log-ratio of measured to table cost (the non-additive part)")
     p.add_argument("--ensemble", type=int, default=8, help="additive/gcn methods (nb201): ensemble members")
     p.add_argument("--epochs", type=int, default=200, help="GCN epochs")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--iso", choices=("keep", "mean", "median"), default="keep")
+    add_device_option(p, what="device of a GCN correction")
+    add_seed_option(p, what="seed of the cost model's fit")
+    p.add_argument(
+        "--iso",
+        choices=("keep", "mean", "median"),
+        default="keep",
+        help="rows of one isomorphism class in MEASURED: keep each (default), or use their mean or median",
+    )
     p.add_argument(
         "--runnable-threshold",
         type=float,
@@ -207,6 +238,15 @@ def _query(args: argparse.Namespace) -> int:
     for col in pareto_cols:
         if col not in table.columns:
             raise NasgcnError(f"unknown --pareto column {col!r}; available columns: {', '.join(table.columns)}")
+    extra = [c.strip() for c in args.columns.split(",") if c.strip()]
+    unknown = [c for c in extra if c not in table.columns]
+    if unknown:
+        raise NasgcnError(
+            f"unknown --columns {', '.join(map(repr, unknown))}; available columns: {', '.join(table.columns)}"
+        )
+    _refuse_non_finite(table, args)
+    if args.unique is None:
+        args.unique = "iso_class" in table.columns
     if pareto_cols:
         picks = table.pareto(
             args.maximize,
@@ -222,18 +262,21 @@ def _query(args: argparse.Namespace) -> int:
             maximize=args.maximize,
             constraints=upper,
             minimums=lower,
-            top_k=args.top,
+            top_k=args.top + 1,  # one more: does the last row shown tie with rows left out?
             unique=args.unique,
             z=args.z,
             exclude_dead=args.exclude_dead,
             minimize=args.minimize,
         )
-    shown = ["arch_str", "pred", args.maximize, *upper, *lower, *pareto_cols]
-    shown += [c.strip() for c in args.columns.split(",") if c.strip()]
+        picks.meta["query"]["top_k"] = args.top
+        _add_ranks(picks, args.maximize, len(picks) > args.top, args.top, descending=not args.minimize)
+    shown = ["rank", "arch_str", "pred", args.maximize, *upper, *lower, *pareto_cols]
+    shown += extra
     shown += [f"{c}_std" for c in [*upper, *lower] if f"{c}_std" in table.columns]
-    shown += ["pred_std", "iso_class"]
+    shown += ["pred_std", "iso_class", "tied", "extrapolated", "measured"]
     cols = [c for i, c in enumerate(shown) if c in picks.columns and c not in shown[:i]]
     rows = picks.records(cols)
+    _log_extrapolated(picks, table)
     if args.plot:
         _plot(table, picks, args, upper, pareto_cols)
     if args.json:
@@ -245,10 +288,81 @@ def _query(args: argparse.Namespace) -> int:
     from ..hardware import infer_unit
 
     units = {c: table.meta.get("units", {}).get(c) or infer_unit(c) for c in cols}
+    if "rank" in cols:  # text: a tie reads "2=" and needs no count column
+        for r in rows:
+            r["rank"] = f"{r['rank']}=" if r.get("tied", 1) > 1 else str(r["rank"])
+        cols = [c for c in cols if c != "tied"]
     print(_format_rows(rows, cols, units))
     what = "Pareto front" if pareto_cols else f"top {len(rows)}"
     print(f"{what} of {len(table):,} architectures ({int(np.sum(_feasible(table, upper, lower, args))):,} feasible)")
     return 0
+
+
+def _refuse_non_finite(table: Any, args: argparse.Namespace) -> None:
+    """Infinite objective values (a broken model: every prediction ``-inf``) must never become the best picks.
+
+    NaN in a hardware column means "cannot run" and only excludes the row; NaN or inf in ``pred`` is a broken
+    prediction and refuses the whole table.
+    """
+    import numpy as np
+
+    from ..errors import NasgcnError
+
+    for col in dict.fromkeys(["pred", args.maximize]):
+        if col not in table.columns or np.asarray(table[col]).dtype.kind not in "fiu":
+            continue
+        v = np.asarray(table[col], dtype=np.float64)
+        bad = np.isinf(v) | (np.isnan(v) if col == "pred" else np.zeros(v.shape, dtype=bool))
+        if bad.any():
+            raise NasgcnError(
+                f"{args.table}: {int(bad.sum()):,} value(s) of {col!r} are not finite (e.g. {v[bad][0]}); "
+                "the table comes from a broken model: rebuild it from a model fitted on finite labels"
+            )
+
+
+def _add_ranks(picks: Any, col: str, more: bool, top: int, descending: bool = True) -> None:
+    """``rank`` (shared by rows equal at the 4 significant digits shown; "2=" in text) and ``tied`` (how many
+    rows shown share it).
+
+    ``picks`` holds one row more than is shown when there are more feasible rows: a tie that goes on past the
+    last row shown is noted and that extra row is then dropped.
+    """
+    import logging
+
+    import numpy as np
+
+    from ..metrics import tie_ranks
+
+    if len(picks) == 0:
+        return
+    rank, tied = tie_ranks(np.asarray(picks[col], dtype=np.float64), significant=4, descending=descending)
+    if more and len(picks) > top:
+        if rank[top] == rank[top - 1]:
+            logging.getLogger(__name__).info(
+                f"row {top} ties with rows not shown (equal {col} at the precision shown); raise --top to see them"
+            )
+        keep = np.arange(top)
+        for name in list(picks.columns):
+            picks.columns[name] = picks.columns[name][keep]
+        rank, tied = tie_ranks(np.asarray(picks[col], dtype=np.float64), significant=4, descending=descending)
+    picks.columns["rank"] = rank
+    picks.columns["tied"] = tied
+
+
+def _log_extrapolated(picks: Any, table: Any) -> None:
+    """One line when picks rest on extrapolation (the table's ``extrapolated`` column, see ``nasgcn table``)."""
+    import logging
+
+    import numpy as np
+
+    if "extrapolated" not in picks.columns or len(picks) == 0:
+        return
+    n = int(np.sum(np.asarray(picks["extrapolated"], dtype=bool)))
+    if n:
+        logging.getLogger(__name__).info(
+            f"{n} of the {len(picks)} rows shown rest on extrapolation (column 'extrapolated': a prediction "
+            "beyond the training labels or a cell unlike the training rows); measure them before trusting them"
+        )
 
 
 def _feasible(table: Any, upper: dict, lower: dict, args: argparse.Namespace) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .options import TABLE, add_output_option
+
 SPACE_HELP = "search space: nb201 (default), nbmacro, fbnet, or a chain-space spec file NAME.toml"
 
 
@@ -27,15 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     lst = ssub.add_parser(
         "list",
-        help="write every architecture with its isomorphism class and exact costs to CSV",
+        help="write every architecture with its isomorphism class and exact costs to CSV or Parquet",
         description=(
             "Write one row per architecture: arch_str, index, iso_class, dead, params_m, "
             "flops_m (MACs, millions). Costs are for the macro network given by the options. "
-            "Only for spaces small enough to enumerate."
+            "Only for spaces small enough to enumerate. OUT.csv gets a OUT.csv.meta.json sidecar; OUT.parquet "
+            "(needs pyarrow) keeps the metadata inside."
         ),
     )
     add_space_option(lst)
-    lst.add_argument("--out", required=True, help="output CSV path (written atomically)")
+    add_output_option(lst, suffixes=TABLE, required=True, help="output .csv or .parquet path (written atomically)")
     lst.add_argument("--unique", action="store_true", help="one row per isomorphism class")
     lst.add_argument("--channels", type=int, default=None, help="nb201: channels C of the first stage (16)")
     lst.add_argument("--cells", type=int, default=None, help="nb201: cells N per stage (5)")
@@ -82,13 +85,13 @@ def _macro_from_args(args: argparse.Namespace, defaults: dict) -> dict:
 
 def _list(args: argparse.Namespace) -> int:
     from ..spaces import get_space
-    from ..table import space_frame, write_csv
+    from ..table import space_frame, write_table
 
     space = get_space(args.space)
     space.require_enumerable("nasgcn space list")
     defaults = space.macro_defaults()
     macro = _macro_from_args(args, defaults)
     frame = space_frame(space.name, macro, unique=args.unique)
-    write_csv(args.out, frame, meta={"space": space.name, "macro": {**defaults, **macro}, "flops": "MACs (millions)"})
+    write_table(args.out, frame, meta={"space": space.name, "macro": {**defaults, **macro}, "flops": "MACs (millions)"})
     print(f"wrote {len(frame['arch_str']):,} rows to {args.out}")
     return 0

@@ -1,0 +1,138 @@
+"""Whole-command wall time of the CLI (process start to output written), as ratios to ``import torch``.
+
+Why: a user meets start-up before anything else; ``nasgcn table`` once took 14.5 s for a 0.08 s
+prediction, almost all of it imports. Each command runs end to end in a fresh process, ``--repeat``
+times (median reported), interleaved with the baseline ``python -c "import torch"`` measured in the
+same run, so a loaded machine slows both alike. Targets (issue 17): ``table`` <= 1.5x the baseline,
+``query`` <= 0.1x. Setup (not timed): a 1-epoch, 2-member NB201 model on 40 synthetic labels and its
+table. Runs with one thread (``OMP_NUM_THREADS=1``)::
+
+    .venv/bin/python benchmarks/cli_startup.py [--repeat 5] [--baseline-tree DIR]
+
+Measured on the shared 2-core VM, median of 3 after a warm-up, ``--baseline-tree`` = an export of the
+commit before this change (``git archive HEAD predictor supernet | tar -x -C /tmp/head``). The VM was
+shared with eight other jobs (wall ~3.5x CPU), so compare the CPU columns; on an idle machine wall ~ CPU::
+
+    command         wall s  x torch  CPU s  x torch  target
+    import torch      9.27     1.00   2.60     1.00
+    --help            1.15     0.12   0.33     0.13
+    space info        0.90     0.10   0.25     0.10
+    query             1.26     0.14   0.36     0.14  <= 0.1  MISSED
+    table            11.69     1.26   3.25     1.25  <= 1.5
+    query (base)      1.21     0.13   0.33     0.13
+    table (base)     18.51     2.00   6.48     2.49
+
+``table``: 2.49x -> 1.25x of ``import torch`` (CPU), from dropping scikit-learn's import (scipy.stats
+and pandas came with it; :mod:`predictor.estimator`), importing numba lazily and running one-shot
+commands on the torch ops (:mod:`predictor.kernels`), and importing only the command's own module
+(:mod:`predictor.cli.main`). What is left is torch itself (the weights are a torch file and the
+compact forward pass uses torch ops). ``query`` imports no torch, scikit-learn, numba, pandas or
+pyarrow (tested); 0.28 s of its 0.36 s CPU is parsing the 15,625-row CSV in pure Python
+(``predictor/table.py`` / ``predictor/readers.py``), which is what still misses the 0.1x target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGETS = {"table": 1.5, "query": 0.1}
+
+
+def _nasgcn() -> list[str]:
+    """The installed ``nasgcn`` script beside this interpreter, else ``python -m predictor.cli``."""
+    script = Path(sys.executable).with_name("nasgcn")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "predictor.cli"]
+
+
+def _wall(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child: user + system) of one run of ``cmd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed (rc {done.returncode}): {done.stderr.strip()[-500:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return took, cpu
+
+
+_MAKE_MODEL = """
+import numpy as np
+from predictor.gcn import GCNPredictor
+from predictor.spaces import get_space
+space = get_space("nb201")
+rng = np.random.default_rng(0)
+ids = space.all_ids()[rng.choice(space.size, 40, replace=False)]
+est = GCNPredictor(epochs=1, ensemble=2, random_state=0).fit(ids, rng.uniform(60, 94, 40))
+est.target_ = "acc"
+est.save("m.pt")
+"""
+
+
+def _setup(folder: Path, env: dict[str, str], cli: list[str]) -> None:
+    """A tiny model and its table (the inputs of ``table`` and ``query``), made by the code under test."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _wall([sys.executable, "-c", _MAKE_MODEL], env, folder)
+    _wall([*cli, "table", "m.pt", "--out", "t.csv"], env, folder)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=5, help="runs per command; the median is reported (default: 5)")
+    ap.add_argument(
+        "--baseline-tree",
+        metavar="DIR",
+        help="also time query and table from this source tree (PYTHONPATH=DIR), e.g. an export of the last commit",
+    )
+    args = ap.parse_args()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    root = Path(tempfile.mkdtemp(prefix="nasgcn-startup-"))
+    here_env = {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    try:
+        _setup(root / "here", here_env, _nasgcn())
+        here = {
+            "import torch": [sys.executable, "-c", "import torch"],
+            "--help": [*_nasgcn(), "--help"],
+            "space info": [*_nasgcn(), "space", "info"],
+            "query": [*_nasgcn(), "query", "t.csv", "--top", "5"],
+            "table": [*_nasgcn(), "table", "m.pt", "--out", "t2.csv", "--threads", "1"],
+        }
+        commands = {name: (cmd, here_env, root / "here") for name, cmd in here.items()}
+        if args.baseline_tree:  # the same commands from another checkout (e.g. `git archive HEAD`), same run
+            base_env = {**env, "PYTHONPATH": str(Path(args.baseline_tree).resolve())}
+            base_cli = [sys.executable, "-m", "predictor.cli"]
+            _setup(root / "base", base_env, base_cli)
+            for name in ("query", "table"):
+                commands[f"{name} (base)"] = ([*base_cli, *here[name][1:]], base_env, root / "base")
+        wall: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
+        for cmd, cmd_env, cwd in commands.values():  # untimed warm-up: OS file cache, numba's on-disk cache
+            _wall(cmd, cmd_env, cwd)
+        for _ in range(args.repeat):  # interleaved: machine load hits every command alike
+            for name, (cmd, cmd_env, cwd) in commands.items():
+                w, c = _wall(cmd, cmd_env, cwd)
+                wall[name].append(w)
+                cpu[name].append(c)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    base_w, base_c = statistics.median(wall["import torch"]), statistics.median(cpu["import torch"])
+    print(f"{'command':14s} {'wall s':>7s} {'x torch':>8s} {'CPU s':>6s} {'x torch':>8s} {'target':>7s}")
+    for name in commands:
+        w, c = statistics.median(wall[name]), statistics.median(cpu[name])
+        target = f"<= {TARGETS[name]}" if name in TARGETS else ""  # "(base)" rows: for comparison only
+        flag = "  MISSED" if name in TARGETS and w / base_w > TARGETS[name] else ""
+        print(f"{name:14s} {w:7.2f} {w / base_w:8.2f} {c:6.2f} {c / base_c:8.2f} {target:>7s}{flag}")
+
+
+if __name__ == "__main__":
+    main()
