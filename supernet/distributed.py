@@ -9,6 +9,7 @@ as DDP. Every rank draws the same architectures from identically seeded samplers
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 from collections.abc import Callable
@@ -34,8 +35,12 @@ class DistInfo:
         return self.world_size > 1
 
 
-def setup(device: str) -> tuple[DistInfo, torch.device]:
-    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1); pick the device."""
+def setup(device: str, long_timeout: bool = False) -> tuple[DistInfo, torch.device]:
+    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1); pick the device.
+
+    ``long_timeout``: collectives may wait a day instead of torch's default (sharded evaluation:
+    ranks meet only once, at the end, and a restarted rank may have far more left than the others).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -45,7 +50,8 @@ def setup(device: str) -> tuple[DistInfo, torch.device]:
     if world > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        extra = {"timeout": datetime.timedelta(days=1)} if long_timeout else {}
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", **extra)
     return DistInfo(rank, world, local), dev
 
 
@@ -73,6 +79,15 @@ def all_sum(values: list[float], device: torch.device, info: DistInfo) -> list[f
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.tolist()
+
+
+def gather_to_main(obj: Any, info: DistInfo) -> list[Any] | None:
+    """Every rank's ``obj`` (picklable) as a list in rank order on rank 0; ``None`` elsewhere."""
+    if not info.enabled:
+        return [obj]
+    out: list[Any] | None = [None] * info.world_size if info.is_main else None
+    dist.gather_object(obj, out, dst=0)
+    return out
 
 
 def barrier(info: DistInfo) -> None:

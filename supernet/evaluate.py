@@ -9,8 +9,18 @@ for supernets that track running statistics, is recalibrated per architecture on
 architecture and is computed once per batch.
 
 The log is a CSV with ``arch_str, supernet_acc, supernet_loss, checkpoint, images,
-epoch, dataset, split, source`` (accuracy in %), readable by
-:func:`predictor.logs.read_log` and ``nasgcn fit``.
+epoch, dataset, split, source, supernet`` (accuracy in %), readable by
+:func:`predictor.logs.read_log` and ``nasgcn fit``. ``supernet`` names what scored the row: the
+run's folder name, or for a split folder (:mod:`supernet.fewshot`) the member that holds the
+architecture (routing by ``split.json``; ``checkpoint`` and ``epoch`` are then that member's).
+
+Sharded evaluation (``sharded=True``; the CLI under ``torchrun``): rank ``r`` of ``W`` scores the
+``r``-th contiguous slice of the architectures and keeps its rows in
+``<out>.shards/shard-r-of-W.csv``, rewritten after every chunk; a restarted run keeps the rows a
+shard already holds (same architectures, same checkpoints) and scores only the rest. Rank 0
+gathers the rows (over the process group, so machines need no shared disk) and writes the log:
+the same rows, order and values as a single process (each architecture's score depends only on
+the architecture, the weights and the fixed validation batches).
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from predictor.errors import NasgcnError
-from predictor.io import atomic_path, write_json_atomic
+from predictor.io import atomic_path, atomic_with_sidecar
 from predictor.spaces import SearchSpace, get_space
 
 from .data import ImageSet, Normalizer, epoch_batches, load_data_from
@@ -43,6 +53,7 @@ LOG_COLUMNS = (
     "dataset",
     "split",
     "source",
+    "supernet",
 )
 
 
@@ -55,6 +66,7 @@ class EvalResult:
     loss: np.ndarray
     protocol: dict[str, Any]
     space: str = "nb201"
+    supernet: list[str] | None = None  # what scored each row (run name or split member)
 
     @property
     def arch_str(self) -> list[str]:
@@ -207,38 +219,49 @@ def read_arch_list(path: str | Path | None, space: str | SearchSpace = "nb201") 
     path = Path(path)
     if not path.exists():
         raise NasgcnError(f"architecture list {path} does not exist")
-    space = get_space(space)
-    lines = path.read_text(encoding="utf-8").splitlines()
-    rows: list[tuple[int, str]] = []
-    if lines and "arch_str" in lines[0].split(","):
-        reader = csv.DictReader(lines)
-        rows = [(i + 2, r["arch_str"]) for i, r in enumerate(reader)]
-    else:
-        rows = [(i + 1, s.strip()) for i, s in enumerate(lines) if s.strip() and not s.lstrip().startswith("#")]
-    if not rows:
-        raise NasgcnError(f"{path}: no architectures found (one arch string per line, or a CSV with arch_str)")
-    ids = []
-    for line, s in rows:
-        try:
-            ids.append(space.parse(s))
-        except NasgcnError as exc:
-            raise NasgcnError(f"{path}:{line}: {exc}") from None
-    return np.asarray(ids, dtype=np.int64)
+    from predictor.readers import read_arch_list as _read  # the package's one reader (BOM, binary, junk)
+
+    return _read(path, get_space(space))[0]
 
 
-def write_eval_log(path: str | Path, result: EvalResult, meta: dict[str, Any]) -> None:
-    """Atomic CSV with :data:`LOG_COLUMNS` plus a ``<path>.meta.json`` with the protocol."""
-    fixed = [meta.get(k, "") for k in ("checkpoint", "images", "epoch", "dataset", "split", "source")]
-    with atomic_path(path) as tmp:
+def _log_rows(result: EvalResult, meta: dict[str, Any]) -> list[list[str]]:
+    """The CSV rows of :data:`LOG_COLUMNS` (after ``arch_str`` and the metrics, a ``meta`` value is either
+    one for every row or a list with one per row)."""
+    n = len(result.ids)
+    cols = []
+    for k in LOG_COLUMNS[3:]:
+        v = result.supernet if k == "supernet" and result.supernet is not None else meta.get(k, "")
+        cols.append([str(x) for x in v] if isinstance(v, (list, tuple, np.ndarray)) else [str(v)] * n)
+    return [
+        [s, f"{a:.4f}", f"{lo:.6f}", *(c[i] for c in cols)]
+        for i, (s, a, lo) in enumerate(zip(result.arch_str, result.acc, result.loss, strict=True))
+    ]
+
+
+def _write_rows(path: str | Path, rows: list[list[str]], sidecar: dict[str, Any] | None = None) -> None:
+    """The log CSV; with ``sidecar``, its ``.meta.json`` too (written first, recording the CSV's hash)."""
+    with atomic_with_sidecar(path, sidecar) if sidecar is not None else atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh, lineterminator="\n")
             w.writerow(LOG_COLUMNS)
-            for s, a, lo in zip(result.arch_str, result.acc, result.loss, strict=True):
-                w.writerow([s, f"{a:.4f}", f"{lo:.6f}", *fixed])
-    write_json_atomic(
-        Path(str(path) + ".meta.json"),
-        {"columns": {"supernet_acc": "top-1 %", "supernet_loss": "mean CE"}, "space": result.space, **result.protocol},
-    )
+            w.writerows(rows)
+
+
+def _log_meta(result_space: str, protocol: dict[str, Any]) -> dict[str, Any]:
+    return {"columns": {"supernet_acc": "top-1 %", "supernet_loss": "mean CE"}, "space": result_space, **protocol}
+
+
+def write_eval_log(path: str | Path, result: EvalResult, meta: dict[str, Any]) -> None:
+    """Atomic CSV with :data:`LOG_COLUMNS` plus a ``<path>.meta.json`` with the protocol.
+
+    NaN/inf or out-of-range accuracies and losses (a diverged supernet) are refused before writing:
+    :func:`predictor.logs.read_log` would refuse the file.
+    """
+    from predictor.readers import check_writable
+
+    check_writable("supernet_acc", np.asarray(result.acc, dtype=np.float64), False, path)
+    check_writable("supernet_loss", np.asarray(result.loss, dtype=np.float64), False, path)
+    _write_rows(path, _log_rows(result, meta), _log_meta(result.space, result.protocol))
 
 
 def _load_for_eval(run_dir: str | Path, device: str, data_root: str | None, max_images: int | None) -> dict[str, Any]:
@@ -308,6 +331,149 @@ def _evaluate_parallel(
     return np.concatenate(acc), np.concatenate(loss)
 
 
+class _Scorer:
+    """What scores architectures: one run, or the members of a split folder (routing by its manifest).
+
+    Members load on first use and stay loaded (a shard touches each member once per chunk).
+    """
+
+    def __init__(self, path: str | Path, device: str, data_root: str | None, max_images: int | None) -> None:
+        from .fewshot import Split, is_split
+
+        self.path, self.device, self.data_root, self.max_images = Path(path), device, data_root, max_images
+        self.split = Split.load(path) if is_split(path) else None
+        if self.split is not None:
+            self.dirs = [self.split.member_dir(k) for k in range(len(self.split.members))]
+            self.names = [m["dir"] for m in self.split.members]
+        else:
+            run = self.path.parent if self.path.is_file() else self.path
+            self.dirs, self.names = [self.path], [run.resolve().name]
+        self._runs: dict[int, dict[str, Any]] = {}
+
+    def run(self, k: int) -> dict[str, Any]:
+        if k not in self._runs:
+            self._runs[k] = _load_for_eval(self.dirs[k], self.device, self.data_root, self.max_images)
+        return self._runs[k]
+
+    def route(self, ids: np.ndarray) -> np.ndarray:
+        return self.split.route(ids) if self.split is not None else np.zeros(len(ids), dtype=np.int64)
+
+    def protocol(self, batch_size: int, n: int) -> dict[str, Any]:
+        run = self.run(0)
+        ckpt, cfg, val = run["ckpt"], run["cfg"], run["val"]
+        protocol = {
+            "space": checkpoint_space(ckpt),
+            "checkpoint": ckpt["checkpoint_id"],
+            "epoch": int(ckpt["epoch"]),
+            "dataset": cfg.dataset,
+            "split": f"validation split of the training data (val_fraction={cfg.val_fraction}, seed={cfg.seed})",
+            "images": len(val),
+            "batch_size": batch_size,
+            "bn": "recalibrated running statistics" if run["tracks"] else "batch statistics (no affine in cells)",
+            "archs": n,
+        }
+        if self.split is not None:
+            m = self.split.manifest
+            protocol["checkpoint"] = "per row (split members)"
+            protocol["split_of"] = m["parent"]["checkpoint"]
+            protocol["split_slots"] = m["slot_names"]
+            protocol["supernets"] = len(self.names)
+            protocol["share_prefix"] = m["share_prefix"]
+        elif cfg.fixed:
+            protocol["subspace"] = {str(k): v for k, v in cfg.fixed.items()}
+        return protocol
+
+    def meta(self, owner: np.ndarray) -> dict[str, Any]:
+        """Per-row log metadata for rows scored by members ``owner``."""
+        ckpts = {k: self.run(k)["ckpt"] for k in np.unique(owner).tolist()}
+        first = self.run(0)
+        return {
+            "checkpoint": [ckpts[k]["checkpoint_id"] for k in owner.tolist()],
+            "epoch": [int(ckpts[k]["epoch"]) for k in owner.tolist()],
+            "images": len(first["val"]),
+            "dataset": first["cfg"].dataset,
+            "split": "val",
+            "source": "supernet",
+        }
+
+    def score(
+        self, ids: np.ndarray, options: dict[str, Any], progress: bool, jobs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Accuracy, loss and owning member of every row of ``ids`` (each member scores its rows)."""
+        owner = self.route(ids)
+        acc, loss = np.empty(len(ids)), np.empty(len(ids))
+        for k in np.unique(owner).tolist():
+            rows = np.flatnonzero(owner == k)
+            if jobs > 1 and len(rows) > 1:
+                a, lo = _evaluate_parallel(
+                    self.dirs[k], ids[rows], jobs, self.data_root, self.max_images, options, progress
+                )
+            else:
+                run = self.run(k)
+                a, lo = evaluate_archs(
+                    run["model"], ids[rows], run["val"], run["normalize"], device=self.device,
+                    recalibrate=run["recalibrate"], progress=progress, **options,
+                )  # fmt: skip
+            acc[rows], loss[rows] = a, lo
+        return acc, loss, owner
+
+
+def shard_slices(n: int, world_size: int) -> list[slice]:
+    """Contiguous, near-equal slices of ``n`` rows, one per rank (the first ``n % W`` one row longer)."""
+    bounds = np.cumsum([0] + [len(a) for a in np.array_split(np.arange(n), world_size)])
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def shard_path(out: str | Path, rank: int, world_size: int) -> Path:
+    return Path(str(out) + ".shards") / f"shard-{rank:03d}-of-{world_size:03d}.csv"
+
+
+def _read_shard(path: Path, arch_str: list[str], checkpoints: list[str]) -> list[list[str]]:
+    """The rows a shard file already holds, if they are this shard's first architectures as scored by the
+    same checkpoints (else none: the shard starts over)."""
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or tuple(rows[0]) != LOG_COLUMNS:
+        return []
+    rows = rows[1:]
+    ck = LOG_COLUMNS.index("checkpoint")
+    if len(rows) > len(arch_str) or any(
+        len(r) != len(LOG_COLUMNS) or r[0] != a or r[ck] != c for r, a, c in zip(rows, arch_str, checkpoints)
+    ):
+        return []
+    return rows
+
+
+def _evaluate_shard(
+    scorer: _Scorer,
+    ids: np.ndarray,
+    space: str,
+    path: Path,
+    options: dict[str, Any],
+    chunk: int,
+    progress: bool,
+) -> list[list[str]]:
+    """Score this rank's ``ids`` into the shard file ``path`` (resuming its finished rows); its rows."""
+    names = get_space(space).decode(ids)
+    owner = scorer.route(ids)
+    meta = scorer.meta(owner)
+    rows = _read_shard(path, names, meta["checkpoint"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for start in range(len(rows), len(ids), chunk):
+        part = slice(start, min(start + chunk, len(ids)))
+        acc, loss, own = scorer.score(ids[part], options, progress=False)
+        res = EvalResult(ids[part], acc, loss, {}, space, [scorer.names[k] for k in own.tolist()])
+        rows += _log_rows(res, {k: (v[part] if isinstance(v, list) else v) for k, v in meta.items()})
+        _write_rows(path, rows)
+        if progress:
+            print(f"{path.name}: {len(rows)}/{len(ids)} architectures", flush=True)
+    if not path.exists():
+        _write_rows(path, rows)
+    return rows
+
+
 def evaluate_run(
     run_dir: str | Path,
     ids: np.ndarray,
@@ -319,53 +485,80 @@ def evaluate_run(
     recalibrate_batches: int = 4,
     progress: bool = True,
     jobs: int = 1,
+    sharded: bool = False,
+    chunk: int = 64,
 ) -> EvalResult:
-    """Evaluate ``ids`` with a run's supernet on its validation split; write the log if ``out``.
+    """Evaluate ``ids`` with a run's supernet (or a split folder's members) on its validation split;
+    write the log if ``out``.
 
     ``jobs > 1`` (CPU only) shards the architectures over that many worker processes of one thread
     each: small convolutions scale far better over processes than over a process's threads.
+    ``sharded`` (launched by torchrun): every rank scores its slice, resumably, in chunks of ``chunk``
+    rows; rank 0 returns (and writes) all rows, the other ranks their own slice.
     """
     ids = np.atleast_2d(np.asarray(ids, dtype=np.int64))
     if jobs > 1 and torch.device(device).type != "cpu":
         raise NasgcnError(f"jobs={jobs} (--jobs) shards the architectures over CPU processes; on {device} use 1")
-    run = _load_for_eval(run_dir, "cpu" if jobs > 1 else device, data_root, max_images)
-    ckpt, cfg, val = run["ckpt"], run["cfg"], run["val"]
-    space = checkpoint_space(ckpt)
-    protocol = {
-        "space": space,
-        "checkpoint": ckpt["checkpoint_id"],
-        "epoch": int(ckpt["epoch"]),
-        "dataset": cfg.dataset,
-        "split": f"validation split of the training data (val_fraction={cfg.val_fraction}, seed={cfg.seed})",
-        "images": len(val),
-        "batch_size": batch_size,
-        "bn": "recalibrated running statistics" if run["tracks"] else "batch statistics (no affine in cells)",
-        "archs": len(ids),
-    }
-    if cfg.fixed:
-        protocol["subspace"] = {str(k): v for k, v in cfg.fixed.items()}
+    if sharded and jobs > 1:
+        raise NasgcnError("--jobs > 1 and torchrun sharding do not combine; launch more ranks instead")
+    options = {"batch_size": batch_size, "recalibrate_batches": recalibrate_batches}
+    if sharded:
+        return _evaluate_sharded(run_dir, ids, out, max_images, device, data_root, options, progress, chunk)
+    scorer = _Scorer(run_dir, "cpu" if jobs > 1 else device, data_root, max_images)
+    protocol = scorer.protocol(batch_size, len(ids))
+    space = protocol["space"]
     if progress:
         print("protocol: " + "; ".join(f"{k}={v}" for k, v in protocol.items()), flush=True)
     start = time.perf_counter()
-    options = {"batch_size": batch_size, "recalibrate_batches": recalibrate_batches}
+    acc, loss, owner = scorer.score(ids, options, progress, jobs)
     if jobs > 1 and len(ids) > 1:
-        acc, loss = _evaluate_parallel(run_dir, ids, jobs, data_root, max_images, options, progress)
         protocol["processes"] = int(jobs)
-    else:
-        acc, loss = evaluate_archs(
-            run["model"], ids, val, run["normalize"], device=device, recalibrate=run["recalibrate"],
-            progress=progress, **options,
-        )  # fmt: skip
     protocol["seconds"] = time.perf_counter() - start
-    result = EvalResult(ids, acc, loss, protocol, space)
+    result = EvalResult(ids, acc, loss, protocol, space, [scorer.names[k] for k in owner.tolist()])
     if out is not None:
-        meta = {
-            "checkpoint": ckpt["checkpoint_id"],
-            "images": len(val),
-            "epoch": int(ckpt["epoch"]),
-            "dataset": cfg.dataset,
-            "split": "val",
-            "source": "supernet",
-        }
-        write_eval_log(out, result, meta)
+        write_eval_log(out, result, scorer.meta(owner))
     return result
+
+
+def _evaluate_sharded(
+    run_dir: str | Path,
+    ids: np.ndarray,
+    out: str | Path | None,
+    max_images: int | None,
+    device: str,
+    data_root: str | None,
+    options: dict[str, Any],
+    progress: bool,
+    chunk: int,
+) -> EvalResult:
+    from . import distributed as D
+
+    if out is None:
+        raise NasgcnError("sharded evaluation needs an output log (--out): the shards are kept next to it")
+    info, dev = D.setup(device, long_timeout=True)
+    scorer = _Scorer(run_dir, str(dev), data_root, max_images)
+    protocol = scorer.protocol(options["batch_size"], len(ids))
+    space = protocol["space"]
+    if progress and info.is_main:
+        print("protocol: " + "; ".join(f"{k}={v}" for k, v in protocol.items()), flush=True)
+    start = time.perf_counter()
+    mine = shard_slices(len(ids), info.world_size)[info.rank]
+    rows = _evaluate_shard(
+        scorer, ids[mine], space, shard_path(out, info.rank, info.world_size), options, chunk, progress
+    )
+    every = D.gather_to_main(rows, info)
+    protocol["seconds"] = time.perf_counter() - start
+    protocol["shards"] = info.world_size
+    if info.is_main:
+        rows = [r for part in every for r in part]
+        _write_rows(out, rows, _log_meta(space, protocol))
+    D.barrier(info)
+    part = ids if info.is_main else ids[mine]
+    return EvalResult(
+        part,
+        np.array([float(r[1]) for r in rows]),
+        np.array([float(r[2]) for r in rows]),
+        protocol,
+        space,
+        [r[LOG_COLUMNS.index("supernet")] for r in rows],
+    )

@@ -12,18 +12,28 @@ identical streams on every DDP rank from the same seed).
 Space-specific knowledge a sampler may use (the balanced sampler's groups, ops that compute
 nothing) is registered per space with :func:`register_sampling`; NB201 registers its cell
 depth groups in :mod:`supernet.sampling_nb201`.
+
+Samplers register by name with :func:`register_sampler` (a class decorator that also records
+their tunable parameters and defaults); the CLI's ``--sampler`` choices, the run config's
+allowed values and ``sampler_options`` all derive from that registry (:func:`sampler_names`,
+:func:`sampler_params`), so a new strategy needs no edit elsewhere. Training strategies that
+do more than choose paths (HOPNAS pruning, PGNAS's learned keep probabilities, in
+:mod:`supernet.strategies`) use the optional trainer hooks of :class:`ArchSampler`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from predictor.errors import NasgcnError
 from predictor.spaces import SearchSpace, get_space
+
+if TYPE_CHECKING:
+    import torch
 
 Path = tuple[int, ...] | np.ndarray
 SpaceLike = str | SearchSpace
@@ -60,6 +70,57 @@ def parametric_ops(space: SearchSpace) -> np.ndarray:
     return params > params.min()
 
 
+_REGISTRY: dict[str, type[ArchSampler]] = {}
+_PARAMS: dict[str, dict[str, Any]] = {}
+
+
+def register_sampler(name: str, params: Mapping[str, Any] | None = None) -> Callable[[type], type]:
+    """Class decorator: register a sampler/strategy as ``name`` with its tunable ``params`` (name -> default).
+
+    The class is built as ``cls(seed, space=..., **params)``; ``params`` are what a run config's
+    ``sampler_options`` (and ``max_drop``, for strategies that take it) may set.
+    """
+
+    def deco(cls: type) -> type:
+        cls.name = name
+        _REGISTRY[name] = cls
+        _PARAMS[name] = dict(params or {})
+        return cls
+
+    return deco
+
+
+def sampler_names() -> tuple[str, ...]:
+    """Registered sampler/strategy names, in registration order (the CLI choices and allowed config values)."""
+    return tuple(_REGISTRY)
+
+
+def sampler_params(name: str) -> dict[str, Any]:
+    """Tunable parameters of sampler ``name`` with their defaults."""
+    check_sampler(name)
+    return dict(_PARAMS[name])
+
+
+def sampler_help() -> str:
+    """One line per registered sampler for ``--help``: its name and the first sentence of its docstring."""
+    parts = []
+    for name, cls in _REGISTRY.items():
+        doc = (cls.__doc__ or "").strip().split("\n")[0].rstrip(".")
+        params = ", ".join(f"{k}={v}" for k, v in _PARAMS[name].items())
+        parts.append(f"{name}: {doc}" + (f" [{params}]" if params else ""))
+    return "; ".join(parts)
+
+
+def check_sampler(name: str, options: Mapping[str, Any] | None = None, where: str = "sampler") -> None:
+    """Refuse an unknown sampler name or options it does not take (the message lists the valid ones)."""
+    if name not in _REGISTRY:
+        raise NasgcnError(f"{where}: unknown sampler {name!r} (choose from {', '.join(_REGISTRY)})")
+    bad = sorted(set(options or {}) - set(_PARAMS[name]))
+    if bad:
+        known = ", ".join(_PARAMS[name]) or "none"
+        raise NasgcnError(f"{where}: sampler {name!r} takes no option(s) {', '.join(bad)} (its options: {known})")
+
+
 class ArchSampler:
     """Base class: ``next_group(step, total_steps)`` -> list of paths for one optimizer step."""
 
@@ -74,6 +135,54 @@ class ArchSampler:
     def next_group(self, step: int = 0, total_steps: int = 1) -> list[Path]:
         raise NotImplementedError
 
+    # -- optional trainer hooks (defaults: a plain path sampler) ---------------------------
+    def setup(self, trainer: Any) -> None:
+        """Called once the trainer has built its model and data (before a resumed state loads)."""
+
+    def forward(self, model: torch.nn.Module, x: torch.Tensor, path: Path) -> torch.Tensor:
+        """Logits of ``path`` on ``x`` (strategies with a relaxed mixture override this)."""
+        return model(x, path)
+
+    def parameters(self) -> list[torch.Tensor]:
+        """Learnable tensors the strategy owns besides the model's (gradients averaged over ranks)."""
+        return []
+
+    def regularizer(self) -> torch.Tensor | None:
+        """A loss term added once per optimizer step (None: none)."""
+        return None
+
+    def zero_grad(self) -> None:
+        """Clear the strategy's own gradients (before each step)."""
+
+    def step(self) -> None:
+        """Update the strategy's own parameters (after the model's optimizer step)."""
+
+    def end_epoch(self, trainer: Any) -> list[str]:
+        """After each epoch (before the checkpoint): adapt the strategy; returns lines to log."""
+        return []
+
+    def path_cost(self, path: Path) -> float:
+        """Forward cost of ``path`` per image, in single-path units: computed (slot, op) pairs / slots.
+
+        A single path is 1 (less where it uses an op that computes nothing); a mixture of k ops per
+        slot is k. The trainer sums images × cost, so strategies can be compared at equal compute.
+        """
+        zero = list(sampling_of(self.space).zero_ops)
+        a = np.asarray(path)
+        if a.ndim == 2:
+            keep = a.astype(bool).copy()
+            keep[:, zero] = False
+            return float(keep.sum()) / self.num_slots
+        return float(np.sum(~np.isin(a, zero))) / self.num_slots
+
+    def op_probs(self) -> np.ndarray | None:
+        """Per (slot, op) probabilities to draw candidates from after training (None: no posterior)."""
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        """What the strategy learned, saved as ``strategy.json`` in the run folder (empty: nothing)."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         return {"name": self.name, "seed": self.seed, "space": self.space.name, "rng": self.rng.bit_generator.state}
 
@@ -87,6 +196,7 @@ class ArchSampler:
         return f"{type(self).__name__}(seed={self.seed}, space={self.space.name!r})"
 
 
+@register_sampler("uniform", params={})
 class UniformSampler(ArchSampler):
     """Uniform single path (SPOS): each slot's op drawn uniformly (one architecture per step)."""
 
@@ -96,6 +206,7 @@ class UniformSampler(ArchSampler):
         return [tuple(int(i) for i in self.rng.integers(0, self.num_ops, self.num_slots))]
 
 
+@register_sampler("balanced", params={})
 class BalancedSampler(ArchSampler):
     """Depth-balanced single path: uniform over depth groups, then uniform inside the group.
 
@@ -137,6 +248,7 @@ class BalancedSampler(ArchSampler):
         return [tuple(int(i) for i in ids)]
 
 
+@register_sampler("weighted", params={"weights": None})
 class WeightedSampler(ArchSampler):
     """Single path with each slot's op drawn from fixed weights (default: parametric ops twice as often).
 
@@ -166,6 +278,7 @@ class WeightedSampler(ArchSampler):
         return [tuple(int(i) for i in self.rng.choice(self.num_ops, self.num_slots, p=self.probs))]
 
 
+@register_sampler("fair", params={})
 class FairSampler(ArchSampler):
     """FairNAS strict fairness: ``n_ops`` paths per step that use every op of every slot exactly once.
 
@@ -180,6 +293,7 @@ class FairSampler(ArchSampler):
         return [tuple(int(i) for i in perms[:, j]) for j in range(self.num_ops)]
 
 
+@register_sampler("dropout", params={"max_drop": 0.5})
 class DropoutSampler(ArchSampler):
     """Path dropout (Bender et al., 2018): the full mixture with ops dropped at a rising rate.
 
@@ -278,13 +392,7 @@ class SubspaceSampler(ArchSampler):
         return f"SubspaceSampler({self.base!r}, {fixed})"
 
 
-SAMPLERS: dict[str, type[ArchSampler]] = {
-    "uniform": UniformSampler,
-    "balanced": BalancedSampler,
-    "weighted": WeightedSampler,
-    "fair": FairSampler,
-    "dropout": DropoutSampler,
-}
+SAMPLERS = _REGISTRY  # name -> class (the registry itself; register with @register_sampler)
 
 
 def make_sampler(
@@ -294,12 +402,14 @@ def make_sampler(
     space: SpaceLike = "nb201",
     **options: Any,
 ) -> ArchSampler:
-    """Sampler by name (``uniform``, ``balanced``, ``weighted``, ``fair``, ``dropout``) for ``space``,
-    optionally restricted to a sub-space (``fixed``: slot -> op)."""
-    try:
-        cls = SAMPLERS[name]
-    except KeyError:
-        raise NasgcnError(f"unknown sampler {name!r} (choose from {', '.join(SAMPLERS)})") from None
+    """Sampler by registered name (:func:`sampler_names`) for ``space``, with ``options`` from its
+    registered parameters, optionally restricted to a sub-space (``fixed``: slot -> op)."""
+    check_sampler(name, options)
+    cls = _REGISTRY[name]
+    if fixed and not getattr(cls, "supports_fixed", True):
+        raise NasgcnError(
+            f"sampler {name!r} cannot train a sub-space (--fix); use uniform, balanced, weighted, fair or dropout"
+        )
     sampler = cls(seed, space=space, **options)
     return SubspaceSampler(sampler, fixed) if fixed else sampler
 
@@ -307,6 +417,8 @@ def make_sampler(
 from .sampling_nb201 import ZERO_OPS, depth_groups, effective_depth  # noqa: E402  (effective_depth re-exported)
 
 register_sampling("nb201", balanced_groups=depth_groups, zero_ops=ZERO_OPS)
+
+from . import strategies  # noqa: E402, F401  (registers hopnas and pgnas)
 
 __all__ = [
     "ArchSampler",
@@ -317,8 +429,13 @@ __all__ = [
     "UniformSampler",
     "WeightedSampler",
     "SAMPLERS",
+    "check_sampler",
     "effective_depth",
     "make_sampler",
     "parametric_ops",
+    "register_sampler",
     "register_sampling",
+    "sampler_help",
+    "sampler_names",
+    "sampler_params",
 ]

@@ -8,7 +8,15 @@ another space is refused.
 Defaults follow the NAS-Bench-201 supernet search configs (SGD, Nesterov momentum
 0.9, lr 0.025 cosine-annealed to 0.001, weight decay 5e-4, batch 64, gradient clip 5).
 Each optimizer step trains the paths the sampler returns on one batch, accumulating
-their gradients (1 path for uniform/dropout, 5 for FairNAS).
+their gradients (1 path for uniform/dropout, 5 for FairNAS). Samplers come from the
+registry of :mod:`supernet.samplers` (``sampler`` names one, ``sampler_options`` sets its
+registered parameters); strategies that do more than sample paths (HOPNAS pruning, PGNAS
+keep logits) act through the sampler's hooks (``forward``, ``regularizer``, ``step``,
+``end_epoch``), and what they learned is saved as ``strategy.json`` in the run folder.
+The history counts ``compute_images``: images x the forward cost of each path in
+single-path units (:meth:`~supernet.samplers.ArchSampler.path_cost`), for comparing
+strategies at equal compute; ``eval_images`` (HOPNAS's pruning rounds) counts the
+forward-only single-path images a strategy scored to decide something.
 
 A run directory holds ``config.json``, ``checkpoint.pt`` (written atomically after
 every epoch: model, optimizer, scheduler, sampler and RNG states) and
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,9 +53,10 @@ from predictor.spaces import get_space
 from . import distributed as D
 from .data import DataSplits, Normalizer, RunOptions, augment_batch, epoch_batches, load_data_from, num_batches
 from .models.registry import build_supernet, supernet_from_config, supernet_option_names
-from .samplers import ArchSampler, make_sampler
+from .samplers import ArchSampler, check_sampler, make_sampler, sampler_params
 
 CHECKPOINT = "checkpoint.pt"
+STRATEGY = "strategy.json"
 CONFIG = "config.json"
 HISTORY = "history.jsonl"
 FORMAT = "nasgcn-supernet/1"
@@ -65,8 +75,9 @@ class TrainConfig(RunOptions):
     track_running_stats: bool = False
     channels_last: bool | None = None  # NHWC weights/activations; None = on for CPU (faster oneDNN convs)
     # sampling
-    sampler: str = "uniform"
-    max_drop: float = 0.5
+    sampler: str = "uniform"  # a registered sampler (supernet.samplers.sampler_names())
+    max_drop: float = 0.5  # final drop rate, for samplers that take it (dropout, hopnas)
+    sampler_options: dict[str, Any] = field(default_factory=dict)  # the sampler's registered parameters
     fixed: dict[str, Any] = field(default_factory=dict)
     # optimisation (NB201 supernet defaults)
     epochs: int = 250
@@ -97,6 +108,12 @@ class TrainConfig(RunOptions):
         if not self.width > 0:
             raise NasgcnError(f"width must be positive, got {self.width}")
         get_space(self.space)  # unknown space: a clear error listing the known ones
+        check_sampler(self.sampler, self.sampler_options, "sampler_options")
+
+    def sampler_kwargs(self) -> dict[str, Any]:
+        """Options for the sampler: ``max_drop`` where it takes one, then ``sampler_options``."""
+        params = sampler_params(self.sampler)
+        return {**({"max_drop": self.max_drop} if "max_drop" in params else {}), **self.sampler_options}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -221,8 +238,10 @@ class SupernetTrainer:
             self.optimizer, T_max=max(1, self.total_steps), eta_min=cfg.min_lr
         )
         fixed = {int(k): v for k, v in cfg.fixed.items()}
-        options = {"max_drop": cfg.max_drop} if cfg.sampler == "dropout" else {}
-        self.sampler: ArchSampler = make_sampler(cfg.sampler, cfg.seed, fixed or None, space=cfg.space, **options)
+        self.sampler: ArchSampler = make_sampler(
+            cfg.sampler, cfg.seed, fixed or None, space=cfg.space, **cfg.sampler_kwargs()
+        )
+        self.sampler.setup(self)
         self.epoch, self.step = 0, 0
         self.history_: list[dict[str, Any]] = []
         if self._ckpt is not None:
@@ -269,6 +288,9 @@ class SupernetTrainer:
         }
         with atomic_path(self.run_dir / CHECKPOINT) as tmp:
             torch.save(state, tmp)
+        summary = self.sampler.summary()
+        if summary:
+            write_json_atomic(self.run_dir / STRATEGY, {"checkpoint_id": self.checkpoint_id_, **summary})
         write_text_atomic(self.run_dir / HISTORY, "".join(json.dumps(h, sort_keys=True) + "\n" for h in self.history_))
 
     # -- training ------------------------------------------------------------------------
@@ -283,22 +305,30 @@ class SupernetTrainer:
         The sums stay on the device (no host sync per step, which stalls a GPU); returns the image count.
         """
         cfg = self.config
-        group = self.sampler.next_group(self.step, self.total_steps)
+        sampler = self.sampler
+        group = sampler.next_group(self.step, self.total_steps)
         self.optimizer.zero_grad(set_to_none=True)
+        sampler.zero_grad()
         xs, ys = x.chunk(cfg.micro_batches), y.chunk(cfg.micro_batches)
         seen = 0
         for arch in group:
+            cost = sampler.path_cost(arch)
             for xc, yc in zip(xs, ys, strict=True):
-                logits = self.model(xc, arch)
+                logits = sampler.forward(self.model, xc, arch)
                 loss = F.cross_entropy(logits, yc)
                 (loss / cfg.micro_batches).backward()
                 totals[0] += loss.detach().double() * yc.shape[0]
                 totals[1] += (logits.detach().argmax(1) == yc).sum()
                 seen += yc.shape[0]
-        D.average_gradients(self.params, self.dist.world_size)
+                self._compute += cost * yc.shape[0]
+        reg = sampler.regularizer()
+        if reg is not None:
+            reg.backward()
+        D.average_gradients(self.params + list(sampler.parameters()), self.dist.world_size)
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
         self.optimizer.step()
+        sampler.step()
         self.scheduler.step()
         self.step += 1
         return seen
@@ -315,6 +345,7 @@ class SupernetTrainer:
             bar = progress_bar(total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False)
         totals = torch.zeros(2, dtype=torch.float64, device=self.device)  # summed loss, correct
         seen = 0
+        self._compute = 0.0  # images x path cost (single-path units)
         start = time.perf_counter()
         nonblocking = self.device.type == "cuda"
         for i, (xb, yb) in enumerate(batches):
@@ -340,7 +371,9 @@ class SupernetTrainer:
             bar.close()
         loss_sum, correct = totals.tolist()
         elapsed = time.perf_counter() - start
-        loss_sum, correct, seen = D.all_sum([loss_sum, correct, float(seen)], self.device, self.dist)
+        loss_sum, correct, seen, compute = D.all_sum(
+            [loss_sum, correct, float(seen), self._compute], self.device, self.dist
+        )
         return {
             "epoch": self.epoch + 1,
             "step": self.step,
@@ -349,14 +382,23 @@ class SupernetTrainer:
             "lr": self.scheduler.get_last_lr()[0],
             "seconds": elapsed,
             "images_per_s": seen / max(elapsed, 1e-9),
+            "compute_images": compute,
+            "forward_cost": compute / max(seen, 1),
         }
 
     def fit(self, max_epochs: int | None = None) -> SupernetTrainer:
         """Train until ``epochs`` are done (resuming if a checkpoint exists and ``resume``).
 
         ``max_epochs`` stops after that many epochs in this call (time-sliced jobs; a later
-        ``resume`` continues exactly as if the run had not stopped).
+        ``resume`` continues exactly as if the run had not stopped). The run folder is locked
+        meanwhile (:mod:`supernet.runlock`; rank 0 only): a second trainer into it stops at once.
         """
+        from .runlock import RunLock
+
+        with RunLock(self.run_dir, "supernet train", enabled=os.environ.get("RANK", "0") == "0"):
+            return self._fit(max_epochs)
+
+    def _fit(self, max_epochs: int | None) -> SupernetTrainer:
         self._prepare()
         cfg = self.config
         self.checkpoint_id_ = f"{self.run_dir.name}@epoch{self.epoch}"
@@ -367,6 +409,13 @@ class SupernetTrainer:
                 raise NasgcnError(
                     f"training diverged at epoch {self.epoch + 1} (loss {record['train_loss']}); lower --lr"
                 )
+            spent = getattr(self.sampler, "eval_images", 0)
+            for line in self.sampler.end_epoch(self):  # e.g. HOPNAS pruning (before the checkpoint)
+                record.setdefault("events", []).append(line)
+                if cfg.progress and self.dist.is_main:
+                    print(line, flush=True)
+            if getattr(self.sampler, "eval_images", 0) != spent:  # forward-only single-path images it scored
+                record["eval_images"] = int(self.sampler.eval_images - spent)
             self.history_.append(record)
             self.epoch += 1
             self._save()

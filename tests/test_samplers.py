@@ -16,6 +16,9 @@ from supernet.samplers import (
     WeightedSampler,
     effective_depth,
     make_sampler,
+    register_sampler,
+    sampler_names,
+    sampler_params,
 )
 
 
@@ -48,7 +51,7 @@ def test_weighted_draws_convolutions_twice_as_often() -> None:
 
 
 def test_same_seed_same_stream_and_state_resume() -> None:
-    for name in ("uniform", "balanced", "weighted", "fair", "dropout"):
+    for name in sampler_names():
         a, b = make_sampler(name, seed=7), make_sampler(name, seed=7)
         for step in range(5):
             assert np.array_equal(np.array(a.next_group(step, 10)), np.array(b.next_group(step, 10)))
@@ -176,3 +179,55 @@ def test_subspace_on_chain_space_by_name_and_id() -> None:
         make_sampler("uniform", 0, fixed={8: 1}, space="nbmacro")
     with pytest.raises(NasgcnError, match="unknown op"):
         make_sampler("uniform", 0, fixed={0: "nor_conv_3x3"}, space="nbmacro")
+
+
+def test_registry_drives_cli_choices_and_config_validation(tmp_path) -> None:
+    """A sampler registered by decorator appears in ``--sampler`` and is accepted by the run config."""
+    import argparse
+
+    from supernet import cli
+    from supernet import samplers as S
+    from supernet.train import TrainConfig
+
+    def choices() -> tuple[str, ...]:
+        parser = argparse.ArgumentParser()
+        cli.register(parser.add_subparsers())
+        train = parser._subparsers._group_actions[0].choices["supernet"]._subparsers._group_actions[0].choices["train"]
+        return tuple(next(a for a in train._actions if a.dest == "sampler").choices)
+
+    assert {"uniform", "balanced", "weighted", "fair", "dropout", "hopnas", "pgnas"} <= set(sampler_names())
+    assert choices() == sampler_names()
+    assert sampler_params("dropout") == {"max_drop": 0.5} and "k" in sampler_params("hopnas")
+
+    @register_sampler("every_other", params={"period": 2})
+    class EveryOther(UniformSampler):
+        """Test-only sampler."""
+
+        def __init__(self, seed: int = 0, period: int = 2, space="nb201") -> None:
+            super().__init__(seed, space)
+            self.period = period
+
+    try:
+        assert "every_other" in choices()
+        cfg = TrainConfig(sampler="every_other", sampler_options={"period": 3})
+        cfg.validate()
+        assert cfg.sampler_kwargs() == {"period": 3} and make_sampler("every_other", period=3).period == 3
+        with pytest.raises(NasgcnError, match="takes no option.*period"):
+            TrainConfig(sampler="every_other", sampler_options={"perod": 3}).validate()
+    finally:
+        del S._REGISTRY["every_other"], S._PARAMS["every_other"]
+    assert "every_other" not in choices()
+    with pytest.raises(NasgcnError, match="unknown sampler 'greedy'.*hopnas.*pgnas"):
+        TrainConfig(sampler="greedy").validate()
+    with pytest.raises(NasgcnError, match="max_drop"):  # max_drop reaches only samplers that take it
+        make_sampler("uniform", max_drop=0.3)
+    assert TrainConfig(sampler="hopnas", max_drop=0.3).sampler_kwargs() == {"max_drop": 0.3}
+    assert TrainConfig(sampler="uniform", max_drop=0.3).sampler_kwargs() == {}
+
+
+def test_path_cost_counts_computed_ops() -> None:
+    s = make_sampler("uniform")
+    assert s.path_cost((0, 1, 2, 3, 4, 0)) == pytest.approx(4 / 6)  # none computes nothing
+    mask = np.ones((6, 5), dtype=bool)
+    assert s.path_cost(mask) == pytest.approx(4.0)
+    assert make_sampler("uniform", space="nbmacro").path_cost(np.ones((8, 3), dtype=bool)) == pytest.approx(3.0)

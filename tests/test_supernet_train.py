@@ -12,6 +12,7 @@ import torch
 from predictor.errors import NasgcnError
 from supernet.data import augment_batch, epoch_batches, load_data
 from supernet.evaluate import evaluate_run, read_arch_list, select_archs
+from supernet.samplers import sampler_names
 from supernet.train import SupernetTrainer, TrainConfig, flat_weights, load_supernet, train_supernet
 
 
@@ -20,7 +21,7 @@ def tiny(**kw) -> TrainConfig:
     return TrainConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize("sampler", ["uniform", "balanced", "weighted", "fair", "dropout"])
+@pytest.mark.parametrize("sampler", sampler_names())  # every registered sampler/strategy
 def test_resume_equals_uninterrupted(tmp_path: Path, sampler: str) -> None:
     full = train_supernet(tiny(sampler=sampler), tmp_path / "full")
     part = SupernetTrainer(tiny(sampler=sampler), tmp_path / "part").fit(max_epochs=1)
@@ -115,7 +116,7 @@ def test_evaluate_writes_log_readable_by_predictor(tmp_path: Path) -> None:
     again = evaluate_run(run, ids, None, max_images=100, progress=False)
     np.testing.assert_array_equal(res.acc, again.acc)  # fixed images, deterministic
     header = (tmp_path / "evals.csv").read_text().splitlines()[0]
-    assert header == "arch_str,supernet_acc,supernet_loss,checkpoint,images,epoch,dataset,split,source"
+    assert header == "arch_str,supernet_acc,supernet_loss,checkpoint,images,epoch,dataset,split,source,supernet"
     meta = json.loads((tmp_path / "evals.csv.meta.json").read_text())
     assert meta["images"] == 100 and "batch statistics" in meta["bn"] and "validation" in meta["split"]
     logs = pytest.importorskip("predictor.logs")

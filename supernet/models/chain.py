@@ -229,10 +229,15 @@ class ChainLayer(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
 
-    def forward(self, x: torch.Tensor, choice: tuple[int, ...]) -> torch.Tensor:
-        out = self.blocks[choice[0]](x)
-        for o in choice[1:]:
-            out = out + self.blocks[o](x)
+    def forward(self, x: torch.Tensor, choice: tuple[int, ...], weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Sum of the chosen blocks' outputs, each scaled by ``weights[o]`` (scalar or per example) if given."""
+        out = None
+        for o in choice:
+            y = self.blocks[o](x)
+            if weights is not None:
+                w = weights[o]
+                y = y * (w.reshape(-1, *([1] * (y.dim() - 1))) if w.dim() else w)
+            out = y if out is None else out + y
         return out
 
 
@@ -282,16 +287,22 @@ class ChainSupernet(nn.Module):
             "width": self.width,
         }
 
-    def forward_from_stem(self, h: torch.Tensor, arch: ArchLike) -> torch.Tensor:
-        """Logits from the stem's output (the evaluator computes the stem once per batch)."""
-        for layer, choice in zip(self.layers, layer_choices(self.space, arch), strict=True):
-            h = layer(h, choice)
+    def forward_from_stem(
+        self, h: torch.Tensor, arch: ArchLike, op_weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits from the stem's output (the evaluator computes the stem once per batch).
+
+        ``op_weights`` (``(L, n_ops)`` or ``(L, n_ops, batch)``) scales each chosen block's output
+        (PGNAS's relaxed dropout masks).
+        """
+        for k, (layer, choice) in enumerate(zip(self.layers, layer_choices(self.space, arch), strict=True)):
+            h = layer(h, choice, None if op_weights is None else op_weights[k])
         return self.classifier(torch.flatten(self.global_pooling(self.head(h)), 1))
 
-    def forward(self, x: torch.Tensor, arch: ArchLike) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, arch: ArchLike, op_weights: torch.Tensor | None = None) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.forward_from_stem(self.stem(x), arch)
+        return self.forward_from_stem(self.stem(x), arch, op_weights)
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a fresh one for ``num_classes`` (transfer to a new task)."""

@@ -4,7 +4,9 @@
 list, numpy row or tensor), an arch string, or a ``(6, 5)`` boolean mask of ops per
 edge (the path-dropout sampler's mixture; several ops on an edge are summed). ``none``
 edges are never computed. Sampling never happens inside ``forward``: the caller (a
-sampler with its own generator) chooses the architecture.
+sampler with its own generator) chooses the architecture. ``op_weights`` (a ``(6, 5)`` or
+``(6, 5, batch)`` tensor) scales each op's output before the sum: PGNAS's relaxed
+(concrete) dropout masks, per example when the last dimension is the batch.
 
 BatchNorm follows NB201 supernets: the cells' BN has no affine parameters and, by
 default, uses batch statistics in training and evaluation (``track_running_stats=
@@ -79,6 +81,11 @@ def path_ops(arch: ArchLike, prune: bool = True) -> EdgeOps:
     raise ArchitectureError(f"expected 6 op ids or a (6, {len(OPS)}) op mask, got shape {a.shape}")
 
 
+def _scale(w: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """An op weight (scalar or one per example) shaped to broadcast over ``out`` (N, C, H, W)."""
+    return w.reshape(-1, *([1] * (out.dim() - 1))) if w.dim() else w
+
+
 class SearchCell(nn.Module):
     """A cell holding all 4 parametric/parameter-free ops on each edge (``none`` is implicit)."""
 
@@ -93,7 +100,7 @@ class SearchCell(nn.Module):
         # Plain (unregistered) lookup by op id, avoiding string keys in the hot loop.
         self._ops = [[None] + [edge[OPS[o]] for o in range(1, len(OPS))] for edge in self.edges]
 
-    def forward(self, x: torch.Tensor, ops: EdgeOps) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ops: EdgeOps, weights: torch.Tensor | None = None) -> torch.Tensor:
         nodes: list[torch.Tensor | None] = [x, None, None, None]
         owned = [False, False, False, False]  # node tensor is a fresh sum we may add into in place
         relu: list[torch.Tensor | None] = [None, None, None, None]  # ReLU of a node, shared by its convs
@@ -109,6 +116,8 @@ class SearchCell(nn.Module):
                     out = op[2](op[1](relu[src]))
                 else:
                     out = op(inp)
+                if weights is not None:
+                    out = out * _scale(weights[k, o], out)
                 acc = nodes[dst]
                 if acc is None:
                     nodes[dst] = out
@@ -177,22 +186,19 @@ class NB201Supernet(nn.Module):
             "track_running_stats": self.track_running_stats,
         }
 
-    def forward_from_stem(self, h: torch.Tensor, arch: ArchLike) -> torch.Tensor:
+    def forward_from_stem(
+        self, h: torch.Tensor, arch: ArchLike, op_weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Logits from the stem's output (the evaluator computes the stem once per batch)."""
         ops = path_ops(arch)
         for layer in self.layers:
-            h = layer(h, ops) if isinstance(layer, SearchCell) else layer(h)
+            h = layer(h, ops, op_weights) if isinstance(layer, SearchCell) else layer(h)
         return self.classifier(torch.flatten(self.global_pooling(self.lastact(h)), 1))
 
-    def forward(self, x: torch.Tensor, arch: ArchLike) -> torch.Tensor:
-        ops = path_ops(arch)
+    def forward(self, x: torch.Tensor, arch: ArchLike, op_weights: torch.Tensor | None = None) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        out = self.stem(x)
-        for layer in self.layers:
-            out = layer(out, ops) if isinstance(layer, SearchCell) else layer(out)
-        out = self.lastact(out)
-        return self.classifier(torch.flatten(self.global_pooling(out), 1))
+        return self.forward_from_stem(self.stem(x), arch, op_weights)
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier with a fresh one for ``num_classes`` (transfer to a new task)."""
