@@ -345,35 +345,37 @@ def sequential_search(
     random_state: int = 0,
     initial: GCNPredictor | None = None,
     first_batch: int | None = None,
+    clusters: np.ndarray | None = None,
+    cluster_share: float = 1.0,
+    prior_bonus: np.ndarray | None = None,
     **params: Any,
 ) -> SearchResult:
     """Spend ``k`` accurate evaluations in rounds of ``batch``, refitting after each round.
 
-    Round 1 chooses from the noisy-only table: ``round(explore_share * batch)`` random architectures
-    (:func:`explore`, drawn from the best ``explore_pool`` fraction) and the rest the predicted best.
-    Every later round takes the ``batch`` best by ``pred + beta * pred_std`` (:func:`acquire`) of the
-    model refitted on the noisy labels plus all accurate ones so far; with ``local > 0`` only among the
-    architectures within ``radius`` op changes of the ``local`` best measured ones (model-guided local
-    search; filled up globally if too few). ``mutate`` of every later round's ``batch`` are drawn at
-    random (not by the model) among the unmeasured architectures within ``radius`` op changes of the
-    best measured one: the model inherits the noisy labels' blind spots, a random mutation does not.
-    ``mutate_rule="novel"`` takes instead the mutations whose changed ops the accurate labels have
-    tried least (:func:`novel_mutations`); ``mutate_rule="untested"`` takes, anywhere in the feasible
-    space, the model's best cells that carry an (edge, op) no measured cell carries
-    (:func:`untested_pairs`).
-    ``oracle(arch_strs)`` returns
-    one accurate value per architecture (NaN = failed: counted against ``k``, not fitted, never
-    re-chosen). ``feasible`` (boolean, space order) restricts both the choices and the final pick.
-    ``params`` go to :class:`GCNPredictor` (``space``, ``epochs``, ...); ``round_epochs`` (default:
-    ``epochs``) shortens the intermediate refits, the final one uses ``epochs``. ``initial``: an already
-    fitted noisy-only model to choose round 1 from (saves that fit). ``debias`` lowers the final
-    table's unmeasured predictions by the model's measured overrating of its own choices, plus
-    ``debias_spread`` standard deviations of it (:func:`selection_bias`), so its top-1 is an unmeasured
-    cell only if the model rates it above the best measured one by more than it has been erring.
-    ``first_batch`` sets the size of round 1 (default ``batch``). Without noisy labels
-    (``noisy_archs=None``) round 1 is drawn at random (:func:`explore`) and every fit uses the
-    accurate labels alone: plain model-based search from true evaluations only.
+    Each round's choice is :func:`predictor.proposals.round_plan` run by
+    :func:`predictor.proposals.propose_round` (what ``nasgcn suggest`` runs too). Round 1 chooses from
+    the noisy-only table: ``round(explore_share * batch)`` random architectures (drawn from the best
+    ``explore_pool`` fraction) and the rest the predicted best. Every later round takes ``mutate``
+    picks by ``mutate_rule`` (``random``: one-edit mutations of the best measured; ``novel``: those whose
+    changed ops the accurate labels tried least; ``untested``: anywhere feasible, the model's best
+    cells that carry an (edge, op) no measured cell carries), then with ``local > 0`` the best by
+    ``pred + beta * pred_std`` within ``radius`` op changes of the ``local`` best measured, then with
+    ``clusters`` (one label per architecture, space order; DC-NAS) ``cluster_share`` of the rest one
+    per cluster, least-measured clusters first, and the rest the best by ``pred + beta * pred_std``.
+    ``prior_bonus`` (space order, e.g. ``weight * IRLAS reward``) is added to the score the model-based
+    picks rank by. ``oracle(arch_strs)`` returns one accurate value per architecture (NaN = failed:
+    counted against ``k``, not fitted, never re-chosen). ``feasible`` (boolean, space order) restricts
+    both the choices and the final pick. ``params`` go to :class:`GCNPredictor` (``space``, ``epochs``,
+    ...); ``round_epochs`` (default: ``epochs``) shortens the intermediate refits, the final one uses
+    ``epochs``. ``initial``: an already fitted noisy-only model to choose round 1 from (saves that fit).
+    ``debias`` lowers the final table's unmeasured predictions by the model's measured overrating of
+    its own choices, plus ``debias_spread`` standard deviations of it (:func:`selection_bias`), so its
+    top-1 is an unmeasured cell only if the model rates it above the best measured one by more than it
+    has been erring. ``first_batch`` sets the size of round 1 (default ``batch``). Without noisy labels
+    (``noisy_archs=None``) round 1 is drawn at random and every fit uses the accurate labels alone:
+    plain model-based search from true evaluations only.
     """
+    from .proposals import Pool, propose_round, round_plan
     from .spaces import get_space
 
     space = params.get("space", "nb201")
@@ -382,10 +384,18 @@ def sequential_search(
     all_ids = sp.all_ids()
     rng = np.random.default_rng(random_state)
     sizes = _batches(int(k), int(batch), first_batch)
-    if mutate_rule not in ("random", "novel", "untested"):
-        raise NasgcnError(f"mutate_rule must be 'random', 'novel' or 'untested', got {mutate_rule!r}")
-    if not 0 <= explore_share <= 1:
-        raise NasgcnError(f"explore_share must be in [0, 1], got {explore_share}")
+    plan_args = dict(
+        beta=beta,
+        explore_share=explore_share,
+        explore_pool=explore_pool,
+        local=local,
+        radius=radius,
+        mutate=mutate,
+        mutate_rule=mutate_rule,
+        clusters=clusters,
+        cluster_share=cluster_share,
+    )
+    round_plan(False, 1, **plan_args)  # validate the options before any fit
     no_noisy = noisy_archs is None or len(noisy_archs) == 0
     n_ids = None if no_noisy else to_ids(noisy_archs, space)
     n_y = None if no_noisy else np.asarray(noisy_y, dtype=np.float64).reshape(-1)
@@ -394,11 +404,6 @@ def sequential_search(
     measured: list[int] = []
     values: list[float] = []
     history: list[dict[str, Any]] = []
-
-    def near_allowed(anchors: np.ndarray) -> np.ndarray:
-        """Feasible architectures within ``radius`` op changes of the ``anchors`` (space indices)."""
-        near = neighbourhood(all_ids[anchors], radius, space)
-        return near if feasible is None else near & np.asarray(feasible, dtype=bool)
 
     def fit(final: bool) -> GCNPredictor:
         good = np.isfinite(values)
@@ -417,44 +422,13 @@ def sequential_search(
     start = time.perf_counter()
     model = None if no_noisy and initial is None else (fit(final=False) if initial is None else initial)
     for r, size in enumerate(sizes):
-        done = all_ids[np.asarray(measured, dtype=np.int64)] if measured else None
         if model is None:  # no noisy labels: round 1 at random
-            pred = std = np.full(sp.size, np.nan)
+            pred = std = None
         else:
             pred, std = model.predict_space(return_std=True)
-        if model is None:
-            chosen = explore(None, size, rng, 1.0, None, feasible, space)
-            n_random = chosen.size
-        elif r == 0:
-            n_explore = int(round(explore_share * size))
-            chosen = explore(pred, n_explore, rng, explore_pool, done, feasible, space)
-            done = all_ids[chosen] if chosen.size else done
-            greedy = acquire(pred, size - chosen.size, std, 0.0, done, feasible, space)
-            n_random = chosen.size  # drawn at random, not by the model
-            chosen = np.concatenate([chosen, greedy])
-        else:
-            chosen = np.zeros(0, dtype=np.int64)
-            if mutate > 0 and np.isfinite(values).any():
-                best = np.asarray(measured)[[int(np.nanargmax(values))]]
-                tried = all_ids[np.asarray(measured, dtype=np.int64)]
-                if mutate_rule == "untested":  # anywhere feasible, not only near the best
-                    chosen = untested_pairs(pred, min(mutate, size), tried, done, feasible, space)
-                elif mutate_rule == "novel":
-                    near = near_allowed(best)
-                    chosen = novel_mutations(all_ids[best[0]], min(mutate, size), tried, rng, done, near, space)
-                else:
-                    chosen = explore(None, min(mutate, size), rng, 1.0, done, near_allowed(best), space)
-                if chosen.size:
-                    done = all_ids[chosen] if done is None else np.concatenate([done, all_ids[chosen]])
-            n_random = chosen.size
-            if local > 0 and np.isfinite(values).any():
-                vals = np.where(np.isfinite(values), values, -np.inf)
-                best = np.asarray(measured)[np.argsort(-vals, kind="stable")[:local]]
-                more = acquire(pred, size - chosen.size, std, beta, done, near_allowed(best), space)
-                chosen = np.concatenate([chosen, more])
-                if more.size:
-                    done = np.concatenate([done, all_ids[more]])
-            chosen = np.concatenate([chosen, acquire(pred, size - chosen.size, std, beta, done, feasible, space)])
+        pool = Pool(space, pred, std, measured, values, feasible=feasible, bonus=prior_bonus, rng=rng)
+        steps = round_plan(r == 0, size, has_model=model is not None, **plan_args)
+        chosen, n_random = propose_round(pool, size, steps)
         if chosen.size == 0:
             break  # nothing left to measure under the constraints
         got = np.asarray(oracle(sp.decode(all_ids[chosen])), dtype=np.float64).reshape(-1)
@@ -469,7 +443,7 @@ def sequential_search(
             {
                 "round": r + 1,
                 "chosen": chosen.tolist(),
-                "predicted": pred[chosen].tolist(),
+                "predicted": (np.full(chosen.size, np.nan) if pred is None else pred[chosen]).tolist(),
                 "model_chosen": int(chosen.size - n_random),  # they come last
                 "values": got.tolist(),
                 "best_measured": best_so_far,

@@ -26,6 +26,10 @@ Conventions, all explicit:
   walks into it.
 * The **Pareto front** is taken over every feasible candidate scored: maximize the objective,
   minimize the ``--max`` columns (with their margins; ``flops_m`` when there are none).
+* :func:`pareto_search` (``nasgcn search --pareto COL``) is the multi-objective engine: NSGA-II
+  (:mod:`predictor.pareto`) on ``(-objective, costs...)`` with constraint domination, reporting the
+  front's hypervolume. An optional IRLAS topology prior (:mod:`predictor.prior`) adds
+  ``prior_weight * reward`` to the objective of either engine.
 """
 
 from __future__ import annotations
@@ -174,6 +178,8 @@ class SearchResult:
     cost_std: dict[str, np.ndarray] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     _sources: list[Any] = field(default_factory=list, repr=False)
+    #: standardized prior reward of each candidate (None: no prior was used)
+    prior: np.ndarray | None = None
 
     @property
     def n_scored(self) -> int:
@@ -204,6 +210,8 @@ class SearchResult:
                     stds[f"{c}_std"] = np.asarray(std, dtype=np.float64)
         out.update(stds)
         out["pred_std"] = self.pred_std[rows]
+        if self.prior is not None:
+            out["prior"] = self.prior[rows]
         if sp.enumerable:  # as in `nasgcn query` rows: the class id in the space's table
             out["iso_class"] = sp.iso_class(ids) if rows.size else np.zeros(0, dtype=np.int64)
         return out
@@ -229,7 +237,7 @@ class SearchResult:
 class _Archive:
     """Every scored candidate: numpy arrays grown by doubling, plus a sorted hash set for deduplication."""
 
-    _FIELDS = ("pred", "std", "fit", "viol")
+    _FIELDS = ("pred", "std", "fit", "viol", "prior")
 
     def __init__(self, space: SearchSpace, columns: Sequence[str]) -> None:
         self.space = space
@@ -251,6 +259,7 @@ class _Archive:
     std = property(lambda self: self._f["std"][: self.n])
     fit = property(lambda self: self._f["fit"][: self.n])
     viol = property(lambda self: self._f["viol"][: self.n])
+    prior = property(lambda self: self._f["prior"][: self.n])
     feas = property(lambda self: self._feas[: self.n])
     expanded = property(lambda self: self._expanded[: self.n])
     cost = property(lambda self: {c: v[: self.n] for c, v in self._cost.items()})
@@ -342,6 +351,69 @@ def _resolve_sources(
     return {c: owner[c] for c in needed}
 
 
+def _evaluator(
+    score: Scorer,
+    owner: Mapping[str, Any],
+    needed: Sequence[str],
+    upper: Mapping[str, float],
+    lower: Mapping[str, float],
+    z: float,
+    kappa: float,
+    timing: dict[str, float],
+    prior: Callable[[np.ndarray], np.ndarray] | None = None,
+    prior_weight: float = 0.0,
+) -> Callable[[np.ndarray], dict[str, Any]]:
+    """``evaluate(ids)``: predictions, needed costs, feasibility (with margins) and objective of rows.
+
+    The objective is ``pred - kappa * pred_std + prior_weight * prior(ids)``; ``prior`` returns a
+    standardized reward (mean 0, sd 1 over its reference set, e.g. :class:`predictor.prior.IRLASPrior`),
+    so ``prior_weight`` is in the units of ``pred`` per standard deviation of the prior.
+    """
+
+    def evaluate(ids: np.ndarray) -> dict[str, Any]:
+        t = time.perf_counter()
+        mean, std = score(ids)
+        mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+        std = np.zeros_like(mean) if std is None else np.asarray(std, dtype=np.float64).reshape(-1)
+        if mean.shape[0] != ids.shape[0] or std.shape[0] != ids.shape[0]:
+            raise NasgcnError(f"the scorer returned {mean.shape[0]} values for {ids.shape[0]} architectures")
+        timing["score"] += time.perf_counter() - t
+        t = time.perf_counter()
+        values: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+        for src in {id(s): s for s in owner.values()}.values():
+            got = src.predict(ids)
+            values.update({c: got[c] for c in src.columns if c in owner and owner[c] is src})
+        timing["costs"] += time.perf_counter() - t
+        feas = np.isfinite(mean)
+        viol = np.zeros(ids.shape[0])
+        cost, cost_std = {}, {}
+        for c in needed:
+            m, s = values[c]
+            m = np.asarray(m, dtype=np.float64)
+            s = np.zeros_like(m) if s is None else np.nan_to_num(np.asarray(s, dtype=np.float64), nan=0.0)
+            cost[c], cost_std[c] = m, s
+            for bound, sign in ((upper.get(c), 1.0), (lower.get(c), -1.0)):
+                if bound is None:
+                    continue
+                v = m + sign * z * s
+                ok = sign * v <= sign * bound
+                feas &= ok
+                scale = max(abs(bound), 1e-12)
+                excess = np.where(np.isnan(v), np.inf, np.maximum(sign * (v - bound), 0.0) / scale)
+                viol += excess
+        fit = mean - kappa * std
+        prior_value = np.zeros_like(mean)
+        if prior is not None and prior_weight:
+            prior_value = np.asarray(prior(ids), dtype=np.float64).reshape(-1)
+            fit = fit + prior_weight * prior_value
+        return {
+            "pred": mean, "std": std, "fit": fit, "feas": feas, "viol": viol, "cost": cost, "cost_std": cost_std,
+            "prior": prior_value,
+        }  # fmt: skip
+
+    return evaluate
+
+
 def search(
     space: SearchSpace | str,
     score: Scorer,
@@ -365,6 +437,8 @@ def search(
     random_state: int | np.random.Generator | None = None,
     macro: Mapping[str, Any] | None = None,
     exclude_dead: bool = False,
+    prior: Callable[[np.ndarray], np.ndarray] | None = None,
+    prior_weight: float = 0.0,
 ) -> SearchResult:
     """The best ``top_k`` feasible classes (and the Pareto front) found scoring at most ``budget``.
 
@@ -376,6 +450,7 @@ def search(
     ``"evolution"`` or ``"local"`` (random starts + hill climbing). The search stops at ``budget``
     distinct classes scored, or earlier when a small space is exhausted. Seeded by ``random_state``.
     ``exclude_dead`` never returns architectures whose output is cut off (``space.is_dead``).
+    ``prior`` / ``prior_weight``: an IRLAS topology prior added to the objective (see :func:`_evaluator`).
     """
     sp = get_space(space)
     if method not in METHODS:
@@ -414,40 +489,7 @@ def search(
     width = int(local_width or max(2 * top_k, 16))
     t0 = time.perf_counter()
     timing = {"score": 0.0, "costs": 0.0}
-
-    def evaluate(ids: np.ndarray) -> dict[str, Any]:
-        t = time.perf_counter()
-        mean, std = score(ids)
-        mean = np.asarray(mean, dtype=np.float64).reshape(-1)
-        std = np.zeros_like(mean) if std is None else np.asarray(std, dtype=np.float64).reshape(-1)
-        if mean.shape[0] != ids.shape[0] or std.shape[0] != ids.shape[0]:
-            raise NasgcnError(f"the scorer returned {mean.shape[0]} values for {ids.shape[0]} architectures")
-        timing["score"] += time.perf_counter() - t
-        t = time.perf_counter()
-        values: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-        for src in {id(s): s for s in owner.values()}.values():
-            got = src.predict(ids)
-            values.update({c: got[c] for c in src.columns if c in owner and owner[c] is src})
-        timing["costs"] += time.perf_counter() - t
-        feas = np.isfinite(mean)
-        viol = np.zeros(ids.shape[0])
-        cost, cost_std = {}, {}
-        for c in needed:
-            m, s = values[c]
-            m = np.asarray(m, dtype=np.float64)
-            s = np.zeros_like(m) if s is None else np.nan_to_num(np.asarray(s, dtype=np.float64), nan=0.0)
-            cost[c], cost_std[c] = m, s
-            for bound, sign in ((upper.get(c), 1.0), (lower.get(c), -1.0)):
-                if bound is None:
-                    continue
-                v = m + sign * z * s
-                ok = sign * v <= sign * bound
-                feas &= ok
-                scale = max(abs(bound), 1e-12)
-                excess = np.where(np.isnan(v), np.inf, np.maximum(sign * (v - bound), 0.0) / scale)
-                viol += excess
-        fit = mean - kappa * std
-        return {"pred": mean, "std": std, "fit": fit, "feas": feas, "viol": viol, "cost": cost, "cost_std": cost_std}
+    evaluate = _evaluator(score, owner, needed, upper, lower, z, kappa, timing, prior, prior_weight)
 
     arch = _Archive(sp, needed)
     n_dead = 0  # dead classes met (exclude_dead): marked seen, never scored
@@ -582,7 +624,118 @@ def search(
         cost_std=arch.cost_std,
         stats=stats,
         _sources=sources,
+        prior=arch.prior if prior is not None and prior_weight else None,
     )
+
+
+def pareto_search(
+    space: SearchSpace | str,
+    score: Scorer,
+    costs: Sequence[Any] = (),
+    pareto_costs: Sequence[str] = ("flops_m",),
+    constraints: Mapping[str, float] | None = None,
+    minimums: Mapping[str, float] | None = None,
+    budget: int = 20_000,
+    population: int | None = None,
+    z: float = 0.0,
+    kappa: float = 0.0,
+    crossover_prob: float = 0.9,
+    mutation_prob: float | None = None,
+    init: np.ndarray | None = None,
+    random_state: int | np.random.Generator | None = None,
+    macro: Mapping[str, Any] | None = None,
+    exclude_dead: bool = False,
+    prior: Callable[[np.ndarray], np.ndarray] | None = None,
+    prior_weight: float = 0.0,
+    hv_reference: Sequence[float] | None = None,
+    top_k: int = 10,
+) -> SearchResult:
+    """The Pareto set (maximize the objective, minimize ``pareto_costs``) found by NSGA-II.
+
+    Criteria are ``(-objective, cost_1 + z*std_1, ...)`` with the objective of :func:`_evaluator`
+    (``pred - kappa*pred_std [+ prior_weight*prior]``). ``constraints``/``minimums`` are handled by
+    constraint domination (feasible first, infeasible by total relative violation; a NaN front cost,
+    a target that cannot run it, is infeasible). At most ``budget`` distinct classes are scored, one
+    vectorized predictor call per generation. ``result.pareto`` is the front of every feasible class
+    scored; ``stats["hypervolume"]`` its hypervolume with the reference point ``stats["hv_reference"]``
+    (default: worst feasible value scored of each criterion + 10 % of its range, objective negated;
+    pass ``hv_reference`` in the same negated form to compare runs) and ``stats["hv_normalized"]``
+    the same divided by the box between the ideal point scored and the reference.
+    """
+    from .pareto import hypervolume, nsga2, reference_point
+
+    sp = get_space(space)
+    cols = [str(c) for c in pareto_costs]
+    if not cols:
+        raise NasgcnError("a Pareto search needs at least one cost column (--pareto COL)")
+    if budget < 1:
+        raise NasgcnError(f"the search budget must be >= 1 candidate, got {budget}")
+    upper = {str(k): float(v) for k, v in (constraints or {}).items()}
+    lower = {str(k): float(v) for k, v in (minimums or {}).items()}
+    sources: list[Any] = [ExactCosts(sp, macro)]
+    for src in costs:
+        sp.check_compatible(getattr(src, "space", None), getattr(src, "name", "a cost source"))
+        sources.append(src)
+    needed = list(dict.fromkeys([*upper, *lower, *cols]))
+    owner = _resolve_sources(sources, needed)
+    n_classes = sp.num_unique if sp.enumerable else None
+    cap = budget if n_classes is None else min(budget, n_classes)
+    pop_size = int(population or max(32, min(400, cap // 20)))
+    t0 = time.perf_counter()
+    timing = {"score": 0.0, "costs": 0.0}
+    evaluate = _evaluator(score, owner, needed, upper, lower, z, kappa, timing, prior, prior_weight)
+    arch = _Archive(sp, needed)
+
+    def objectives(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        got = evaluate(ids)
+        arch.add(ids, sp.iso_hash(ids).astype(np.uint64), got)
+        F = np.column_stack([-got["fit"], *[got["cost"][c] + z * got["cost_std"][c] for c in cols]])
+        bad = ~got["feas"] | ~np.isfinite(F).all(axis=1)
+        viol = np.where(bad, np.maximum(got["viol"], 1e-9), 0.0)
+        return np.nan_to_num(F, nan=np.inf), np.nan_to_num(viol, nan=np.inf)
+
+    valid = (lambda ids: ~sp.is_dead(ids)) if exclude_dead else None
+    res = nsga2(
+        sp, objectives, cap, population=pop_size, init=init, crossover_prob=crossover_prob,
+        mutation_prob=mutation_prob, valid=valid, random_state=random_state,
+    )  # fmt: skip
+    feas = arch.feas & np.isfinite(res.F).all(axis=1) if len(arch) else arch.feas
+    pareto = _front(arch, cols, {}, z) if len(arch) else np.zeros(0, dtype=np.int64)
+    pareto = pareto[feas[pareto]]
+    hv = hv_norm = None
+    ref: np.ndarray | None = None
+    if feas.any():
+        ref = np.asarray(hv_reference, float) if hv_reference is not None else reference_point(res.F[feas])
+        hv = hypervolume(res.F[pareto], ref, random_state=0)
+        ideal = res.F[feas].min(axis=0)
+        box = float(np.prod(np.maximum(ref - ideal, 0.0)))
+        hv_norm = hv / box if box > 0 else None
+    order = _order(arch.feas, arch.fit, arch.viol)
+    top = order[arch.feas[order]][:top_k]
+    stats = {
+        **res.stats,
+        "method": "nsga2",
+        "budget": budget,
+        "feasible": int(arch.feas.sum()),
+        "exhausted": n_classes is not None and len(arch) + res.stats["invalid_skipped"] >= n_classes,
+        "dead_skipped": res.stats["invalid_skipped"],
+        "z": z,
+        "kappa": kappa,
+        "prior_weight": prior_weight if prior is not None else 0.0,
+        "criteria": ["-objective", *cols],
+        "hypervolume": hv,
+        "hv_reference": None if ref is None else [float(v) for v in ref],
+        "hv_normalized": hv_norm,
+        "seconds": time.perf_counter() - t0,
+        "score_seconds": timing["score"],
+        "cost_seconds": timing["costs"],
+    }
+    return SearchResult(
+        space=sp.name, ids=arch.ids, pred=arch.pred, pred_std=arch.std, objective=arch.fit, feasible=arch.feas,
+        top=top, pareto=pareto, constraints=upper, minimums=lower, pareto_costs=cols, costs=arch.cost,
+        cost_std=arch.cost_std, stats=stats, _sources=sources,
+        prior=arch.prior if prior is not None and prior_weight else None,
+    )  # fmt: skip
 
 
 def _front(arch: _Archive, cols: Sequence[str], upper: Mapping[str, float], z: float) -> np.ndarray:

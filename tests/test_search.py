@@ -12,7 +12,15 @@ from predictor.cli.main import main
 from predictor.errors import NasgcnError
 from predictor.hardware import HardwareTable
 from predictor.query import pareto_front
-from predictor.search import ExactCosts, ModelCosts, TableCosts, exhaustive, is_cost_model_file, search
+from predictor.search import (
+    ExactCosts,
+    ModelCosts,
+    TableCosts,
+    exhaustive,
+    is_cost_model_file,
+    pareto_search,
+    search,
+)
 from predictor.spaces import get_space
 
 MACRO = get_space("nbmacro")
@@ -357,7 +365,8 @@ def test_cli_search_help_documents_every_option(capsys):
         main(["search", "--help"])
     text = capsys.readouterr().out
     for opt in ("--hardware", "--max", "--min", "--top", "--json", "--z", "--kappa", "--budget", "--seed",
-                "--out", "--pareto-out", "--method", "--space", "--threads", "--iso", "--pareto"):
+                "--out", "--pareto-out", "--method", "--space", "--threads", "--iso", "--pareto", "--prior",
+                "--prior-weight", "--population"):
         assert opt in text
 
 
@@ -399,3 +408,79 @@ def test_nb201_budget_beyond_the_classes_is_exhaustive_and_dead_cells_can_be_exc
     alive = search(nb, score, budget=10**6, random_state=0, exclude_dead=True)
     assert alive.stats["exhausted"] and not nb.is_dead(alive.ids).any()
     assert alive.n_scored + alive.stats["dead_skipped"] == nb.num_unique
+
+
+# ----- NSGA-II (--pareto) and the IRLAS prior (issue 19) ---------------------------------------
+def test_pareto_search_matches_the_exact_front_on_nbmacro_and_reports_hypervolume():
+    from predictor.pareto import exact_front, hypervolume
+
+    score = _synthetic(MACRO, seed=5)
+    res = pareto_search(MACRO, score, pareto_costs=["flops_m", "params_m"], budget=1500, random_state=0)
+    assert res.n_scored <= 1500 and res.stats["method"] == "nsga2"
+    crit = np.column_stack([-res.pred[res.pareto], res.costs["flops_m"][res.pareto], res.costs["params_m"][res.pareto]])
+    assert not any(_dominates((-a[0], *a[1:]), (-b[0], *b[1:])) for a in crit for b in crit)
+    u = MACRO.unique_ids()
+    c = MACRO.costs(u)
+    Fx = np.column_stack([-score(u)[0], c["flops_m"], c["params_m"]])
+    ref = res.stats["hv_reference"]
+    assert res.stats["hypervolume"] == pytest.approx(hypervolume(crit, ref))
+    assert res.stats["hypervolume"] / hypervolume(Fx[exact_front(Fx)], ref) >= 0.99
+    assert 0 < res.stats["hv_normalized"] <= 1
+    # bounds by constraint domination: every front row is feasible
+    bound = float(np.quantile(c["flops_m"], 0.3))
+    con = pareto_search(MACRO, score, pareto_costs=["params_m"], constraints={"flops_m": bound}, budget=800,
+                        random_state=1)
+    assert con.pareto.size and (con.costs["flops_m"][con.pareto] <= bound).all()
+    with pytest.raises(NasgcnError, match="at least one cost"):
+        pareto_search(MACRO, score, pareto_costs=[])
+    with pytest.raises(NasgcnError, match="unknown cost column"):
+        pareto_search(MACRO, score, pareto_costs=["nope"])
+
+
+def test_prior_weight_shifts_the_objective():
+    score = _synthetic(MACRO, seed=6)
+    prior = lambda ids: (ids == 0).sum(1).astype(float)  # noqa: E731 - rewards identity layers
+    off = search(MACRO, score, top_k=5, budget=800, random_state=0)
+    on = search(MACRO, score, top_k=5, budget=800, random_state=0, prior=prior, prior_weight=5.0)
+    assert off.prior is None and on.prior is not None
+    assert (on.ids[on.top] == 0).sum() > (off.ids[off.top] == 0).sum()
+    np.testing.assert_allclose(on.objective, on.pred + 5.0 * on.prior)
+    assert "prior" in on.top_records()[0]
+
+
+def test_cli_search_pareto_is_nsga2_with_hypervolume_and_prior(macro_model, fbnet_model, tmp_path, capsys):
+    path, est = macro_model
+    argv = ["search", str(path), "--pareto", "flops_m", "--budget", "600", "--json", "--seed", "2"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    front = json.loads(captured.out)
+    assert "NSGA-II hypervolume" in captured.err and "reference point" in captured.err
+    assert {"arch_str", "pred", "flops_m"} <= set(front[0])
+    crit = [(r["pred"], r["flops_m"]) for r in front]
+    assert len(front) >= 2 and not any(_dominates(a, b) for a in crit for b in crit)
+    # the NSGA-II front is the exact front of the model's table when the budget covers the space
+    pred = est.predict(MACRO.unique_ids())
+    fl = MACRO.costs(MACRO.unique_ids())["flops_m"]
+    exact = pareto_front({"pred": pred, "flops_m": fl}, "pred", ["flops_m"])
+    full = _json(capsys, ["search", str(path), "--pareto", "flops_m", "--budget", "5000", "--json"])
+    assert [r["flops_m"] for r in full] == pytest.approx(fl[exact].tolist())
+    # fbnet: a space too large to tabulate, a bound and a text table
+    fpath, _ = fbnet_model
+    fargv = ["search", str(fpath), "--pareto", "params_m", "--max", "flops_m=45", "--budget", "1500"]
+    ff = _json(capsys, [*fargv, "--json"])
+    assert ff and all(r["flops_m"] <= 45 for r in ff)
+    assert main([*fargv, "--pareto-out", str(tmp_path / "pf.csv")]) == 0
+    assert "Pareto set of" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "pf.csv.meta.json").read_text())
+    assert meta["stats"]["hypervolume"] > 0 and meta["stats"]["method"] == "nsga2"
+    # IRLAS prior from an experts file
+    experts = tmp_path / "experts.txt"
+    experts.write_text("# MobileNetV2-like stacks\n11111111\n11211121\n")
+    rows = _json(capsys, ["search", str(path), "--prior", str(experts), "--prior-weight", "1", "--budget", "300",
+                          "--json", "--top", "3"])
+    assert len(rows) == 3 and all("prior" in r for r in rows)
+    assert main(["search", str(path), "--prior-weight", "1"]) == 1
+    assert "--prior-weight needs --prior" in capsys.readouterr().err
+    experts.write_text("11111111\n1234\n")
+    assert main(["search", str(path), "--prior", str(experts), "--prior-weight", "1", "--budget", "50"]) == 1
+    assert "experts.txt:2" in capsys.readouterr().err

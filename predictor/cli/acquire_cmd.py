@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
+from ..proposals import MUTATION_RULES
 from .hardware_cmd import add_bound_arguments, add_list_argument
+from .options import add_device_option, add_output_option, add_seed_option
 from .space_cmd import add_space_option
 
 
@@ -30,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("source", metavar="MODEL_OR_TABLE", help="model from 'nasgcn fit' or table from 'nasgcn table'")
     s.add_argument("--k", type=int, default=5, help="number of architectures to suggest (default 5)")
-    s.add_argument("--out", required=True, metavar="NEXT.csv", help="output CSV (written atomically)")
+    add_output_option(s, required=True, metavar="NEXT.csv", help="output CSV (written atomically)")
     add_list_argument(
         s, "--exclude", "LOG", "logs (CSV/JSONL with arch_str) of architectures already measured or scheduled"
     )
@@ -41,8 +45,60 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--beta", type=float, default=0.0, help="weight of pred_std in the score (UCB; default 0 = predicted best)"
     )
     s.add_argument("--explore", type=int, default=0, metavar="N", help="of the K, N drawn at random (default 0)")
-    s.add_argument("--seed", type=int, default=0, help="seed of --explore (default 0)")
-    s.add_argument("--device", default="cpu", help="for a MODEL: cpu or cuda[:N] (default: cpu)")
+    s.add_argument(
+        "--mutate",
+        type=int,
+        default=3,
+        metavar="N",
+        help="once accurate values are known: N of the K by --mutate-rule instead of the model alone "
+        "(default 3, the best rule of benchmarks/predictor_nb201.py; 0 = greedy)",
+    )
+    s.add_argument(
+        "--mutate-rule",
+        choices=MUTATION_RULES,
+        default="untested",
+        help="untested: the model's best cell for each (slot, op) no measured cell has; novel: edits of the "
+        "best measured cell whose changes were tried least; random: random edits of it (default untested)",
+    )
+    s.add_argument("--radius", type=int, default=1, help="edits from the best measured cell for novel/random/--local (default 1)")
+    s.add_argument(
+        "--local", type=int, default=0, metavar="N", help="rank only near the N best measured cells first (default 0: off)"
+    )
+    s.add_argument(
+        "--clusters",
+        metavar="CLUSTERS.csv",
+        help="DC-NAS clusters (arch_str, cluster; 'nasgcn supernet cluster'): spread the model's picks over "
+        "clusters, least-measured first; unlabelled architectures take their nearest labelled one's cluster",
+    )
+    s.add_argument(
+        "--cluster-share",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="with --clusters: share of the model's picks spread over clusters (default 1)",
+    )
+    s.add_argument(
+        "--debias-spread",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="the pick line lowers unmeasured predictions by the model's measured optimism on earlier "
+        "suggestions (--exclude files written by suggest) plus S standard deviations of it (default 1)",
+    )
+    s.add_argument(
+        "--prior",
+        metavar="EXPERTS",
+        help="IRLAS topology prior: a file of expert architecture strings, one a line (e.g. ResNet-like cells)",
+    )
+    s.add_argument(
+        "--prior-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="the model-based picks rank by pred + W * prior reward (sd 1 over the space; default 0 = off)",
+    )
+    add_seed_option(s, what="seed of --explore, random mutations and the prior")
+    add_device_option(s, what="for a MODEL")
     add_space_option(s, default=None)
     s.set_defaults(func=_suggest)
 
@@ -81,16 +137,69 @@ def _load(args: argparse.Namespace):
     table = LookupTable.build(pred, std, space=sp.name, meta={"model": str(args.source), "target": est.target_})
     if mask is not None:
         table.columns["measured"] = mask
+        table.measured_exact = (list(measured["arch_str"]), np.asarray(measured["y"], dtype=np.float64))
     return table
 
 
-def _suggest(args: argparse.Namespace) -> int:
-    import numpy as np
+def _measured(table, sp, rows) -> tuple[np.ndarray, np.ndarray]:
+    """Space indices and values of what was measured: a MODEL's accurate labels themselves, or a
+    table's ``measured`` rows (there every member of a measured isomorphism class)."""
+    exact = getattr(table, "measured_exact", None)
+    if exact is not None:  # the architectures measured, not their isomorphic copies: the rules count (slot, op)s
+        return sp.index_of(sp.encode(exact[0])), exact[1]
+    if "measured" not in table.columns:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    mask = np.asarray(table["measured"], dtype=bool)
+    return rows[mask], np.asarray(table["pred"], dtype=np.float64)[mask]
 
-    from ..acquisition import acquire, explore
+
+def _read_clusters(path: str, sp) -> np.ndarray:
+    """Whole-space cluster labels from a CLUSTERS.csv (arch_str, cluster)."""
+    from ..errors import NasgcnError
+    from ..logs import read_log
+    from ..proposals import expand_clusters
+
+    log = read_log(path, metrics=["cluster"], space=sp.name)
+    lab = np.asarray(log.metrics["cluster"], dtype=np.float64)
+    if not np.all(lab == np.round(lab)) or (lab < 0).any():
+        raise NasgcnError(f"{path}: column 'cluster' must hold non-negative integers (a file from 'nasgcn supernet cluster')")
+    return expand_clusters(sp.encode(log.arch_str.tolist()), lab.astype(np.int64), sp.name)
+
+
+def _history_bias(paths: list[str], measured_idx, measured_y, sp, spread: float) -> tuple[float, int]:
+    """The model's optimism on earlier suggestions: their recorded ``pred`` against what they measured."""
+    from ..acquisition import selection_bias
+    from ..errors import NasgcnError
+    from ..table import read_csv
+
+    value = dict(zip(measured_idx.tolist(), measured_y.tolist(), strict=True))
+    gaps_pred, gaps_got = [], []
+    for path in paths:
+        if not path.lower().endswith(".csv"):
+            continue
+        try:
+            frame, meta = read_csv(path)
+        except NasgcnError:  # a plain log, not a suggest output: no predictions to learn from
+            continue
+        if meta.get("kind") != "suggest" or not meta.get("calibrated") or "pred" not in frame:
+            continue
+        model = np.asarray(frame["model_chosen"], dtype=bool) if "model_chosen" in frame else None
+        idx = sp.index_of(sp.encode(list(frame["arch_str"])))
+        for j, i in enumerate(idx.tolist()):
+            if (model is None or model[j]) and i in value and np.isfinite(value[i]):
+                gaps_pred.append(float(frame["pred"][j]))
+                gaps_got.append(value[i])
+    if not gaps_pred:
+        return 0.0, 0
+    hist = [{}, {"model_chosen": len(gaps_pred), "predicted": gaps_pred, "values": gaps_got}]
+    return selection_bias(hist, spread), len(gaps_pred)
+
+
+def _suggest(args: argparse.Namespace) -> int:
     from ..errors import NasgcnError
     from ..hardware import HardwareTable
     from ..logs import read_log
+    from ..proposals import Explore, Pool, Step, propose_round_sources, round_plan, step_name
     from ..query import feasible_mask
     from ..spaces import get_space
     from ..table import write_csv
@@ -99,6 +208,13 @@ def _suggest(args: argparse.Namespace) -> int:
         raise NasgcnError(f"--k must be >= 1, got {args.k}")
     if not 0 <= args.explore <= args.k:
         raise NasgcnError(f"--explore must be in [0, --k], got {args.explore}")
+    for name in ("mutate", "local", "radius"):
+        if getattr(args, name) < 0:
+            raise NasgcnError(f"--{name} must be >= 0, got {getattr(args, name)}")
+    if args.prior_weight and not args.prior:
+        raise NasgcnError("--prior-weight needs --prior EXPERTS.txt (expert architecture strings, one a line)")
+    if args.prior_weight < 0:
+        raise NasgcnError(f"--prior-weight must be >= 0, got {args.prior_weight}")
     table = _load(args)
     sp = get_space(table.space)
     for path in args.hardware:
@@ -123,17 +239,43 @@ def _suggest(args: argparse.Namespace) -> int:
     std = in_space(np.asarray(table["pred_std"], dtype=np.float64), 0.0) if "pred_std" in table.columns else None
     feasible = in_space(feasible_mask(table.columns, upper, lower, z=args.z), False)
     done = [s for path in args.exclude for s in read_log(path, metrics=[], space=sp.name).arch_str.tolist()]
-    if "measured" in table.columns:
-        done += table["arch_str"][np.asarray(table["measured"], dtype=bool)].tolist()
-    exclude = sp.encode(done) if done else None
-    rng = np.random.default_rng(args.seed)
-    picked = explore(pred, args.explore, rng, exclude=exclude, feasible=feasible, space=sp.name)
-    if picked.size:
-        exclude = sp.all_ids()[picked] if exclude is None else np.concatenate([exclude, sp.all_ids()[picked]])
-    more = acquire(pred, args.k - picked.size, std, args.beta, exclude, feasible, space=sp.name)
-    picked = np.concatenate([picked, more])
+    m_idx, m_y = _measured(table, sp, rows)
+    clusters = _read_clusters(args.clusters, sp) if args.clusters else None
+    scheduled = sp.index_of(sp.encode(done)) if done else np.zeros(0, dtype=np.int64)
+    calibrated = bool(np.isfinite(m_y).any())
+    bonus = None
+    if args.prior:
+        from pathlib import Path
+
+        from ..prior import fit_prior
+
+        prior = fit_prior(Path(args.prior), sp.name, random_state=args.seed)
+        if not args.prior_weight:
+            print("--prior given with --prior-weight 0: the prior is fitted but has no effect")
+        bonus = args.prior_weight * prior.reward(sp.all_ids()) if args.prior_weight else None
+    pool = Pool(sp.name, pred, std, m_idx, m_y, scheduled, feasible, bonus, rng=np.random.default_rng(args.seed))
+    plan = dict(
+        beta=args.beta,
+        local=args.local,
+        radius=args.radius,
+        mutate=args.mutate,
+        mutate_rule=args.mutate_rule,
+        clusters=clusters,
+        cluster_share=args.cluster_share,
+    )
+    if calibrated:  # a later round: mutations, local, clusters, then the best by score
+        steps = ([Step(Explore(1.0), args.explore)] if args.explore else []) + round_plan(False, args.k, **plan)
+    else:  # round 1: the noisy-only model's best (and --explore random picks)
+        steps = round_plan(True, args.k, explore_n=args.explore, **plan)
+        if clusters is not None and args.cluster_share > 0:
+            steps = round_plan(False, args.k, **{**plan, "mutate": 0, "local": 0})
+            if args.explore:
+                steps.insert(0, Step(Explore(1.0), args.explore))
+    picked, sources = propose_round_sources(pool, args.k, steps)
+    names = np.asarray([step_name(steps[i]) for i in sources], dtype=object)
+    model_chosen = np.asarray([steps[i].proposal.model_based for i in sources], dtype=bool)
     at = np.argsort(rows)[picked]  # space index -> table row
-    score = pred[picked] + (args.beta * std[picked] if std is not None and args.beta else 0.0)
+    score = pool.score(args.beta)[picked] if picked.size else np.zeros(0)
     out = {
         "arch_str": table["arch_str"][at],
         "index": picked,
@@ -141,28 +283,74 @@ def _suggest(args: argparse.Namespace) -> int:
         "pred": pred[picked],
         "pred_std": std[picked] if std is not None else np.zeros(picked.size),
         "score": score,
-        "explore": np.arange(picked.size) < args.explore,
+        "explore": names == "explore",
+        "rule": names,
+        "model_chosen": model_chosen,
     }
+    if clusters is not None:
+        out["cluster"] = clusters[picked]
     for col in [*upper, *lower]:
         out[col] = np.asarray(table[col])[at]
+    bias, n_gaps = _history_bias(list(args.exclude), m_idx, m_y, sp, args.debias_spread) if calibrated else (0.0, 0)
+    overlaid = in_space(np.asarray(table["measured"], dtype=bool), False) if "measured" in table.columns else None
+    pick = _pick(sp, pred, m_idx, m_y, feasible, bias, overlaid)
     meta = {
+        "kind": "suggest",
         "space": sp.name,
         "source": str(args.source),
         "k": args.k,
         "beta": args.beta,
         "explore": args.explore,
+        "mutate": args.mutate,
+        "mutate_rule": args.mutate_rule,
+        "local": args.local,
+        "radius": args.radius,
+        "clusters": args.clusters,
+        "cluster_share": args.cluster_share,
+        "prior": args.prior,
+        "prior_weight": args.prior_weight,
         "seed": args.seed,
         "max": upper,
         "min": lower,
         "excluded": len(done),
+        "calibrated": calibrated,
+        "selection_bias": bias,
+        "pick": pick,
     }
     write_csv(args.out, out, meta)
     n_ok = int(feasible.sum())
-    for s, p, v in zip(out["arch_str"], out["pred"], out["explore"], strict=True):
-        print(f"{s}  pred {p:.3f}{'  (explore)' if v else ''}")
+    for s, p, v in zip(out["arch_str"], out["pred"], out["rule"], strict=True):
+        print(f"{s}  pred {p:.3f}{'' if v == 'greedy' else f'  ({v})'}")
     print(
         f"wrote {picked.size} suggestion(s) to {args.out} ({n_ok:,} architectures within budget, {len(done)} excluded)"
     )
     if picked.size < args.k:
         print(f"only {picked.size} allowed architecture class(es) left")
+    if pick is not None:
+        how = "measured" if pick["measured"] else f"predicted, after lowering unmeasured ones by {bias:.3f}"
+        print(f"current pick: {pick['arch_str']}  {pick['value']:.3f} ({how}; optimism from {n_gaps} earlier suggestion(s))")
     return 0
+
+
+def _pick(sp, pred, m_idx, m_y, feasible, bias: float, overlaid: np.ndarray | None = None) -> dict | None:
+    """The table's best feasible architecture with measured values overlaid and the rest lowered by ``bias``.
+
+    ``overlaid``: the architectures (space order) whose ``pred`` already is a measured value (every
+    member of a measured isomorphism class); they are not lowered.
+    """
+    if not m_idx.size:
+        return None
+    table = np.asarray(pred, dtype=np.float64) - bias
+    good = np.isfinite(m_y)
+    if overlaid is not None:
+        table[overlaid] = np.asarray(pred, dtype=np.float64)[overlaid]
+    table[m_idx[good]] = m_y[good]
+    known = np.zeros(table.size, dtype=bool)
+    known[m_idx[good]] = True
+    if overlaid is not None:
+        known |= overlaid
+    table = np.where(feasible & np.isfinite(table), table, -np.inf)
+    if not np.isfinite(table).any():
+        return None
+    i = int(np.argmax(table))
+    return {"arch_str": sp.decode(sp.all_ids()[[i]])[0], "value": float(table[i]), "measured": bool(known[i])}

@@ -7,9 +7,12 @@ search engine are imported inside the handler.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from pathlib import Path
 
 from .hardware_cmd import add_bound_arguments, add_list_argument
+from .options import add_device_option, add_output_option, add_seed_option, add_threads_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             "mean + z*std <= budget; the objective is pred - kappa*pred_std. Prints the best K "
             "(distinct classes) and keeps the Pareto front of every feasible candidate scored "
             "(maximize the objective, minimize the --max columns). On a small space the answer can be "
-            "checked against 'nasgcn table' + 'nasgcn query'."
+            "checked against 'nasgcn table' + 'nasgcn query'. With --pareto COL the engine is NSGA-II "
+            "(non-dominated sorting + crowding distance, binary tournament, the space's crossover and "
+            "mutation, constraint domination for --max/--min): it returns the Pareto set maximizing pred and "
+            "minimizing each COL, and reports its hypervolume (reference point: the worst feasible value "
+            "scored of each criterion + 10 percent of its range). --prior EXPERTS.txt --prior-weight W adds an "
+            "IRLAS topology prior learned from expert architectures to the objective (off by default)."
         ),
     )
     s.add_argument("model", metavar="MODEL", help="fitted predictor (nasgcn fit --out MODEL); its space is searched")
@@ -63,9 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--budget",
         type=int,
-        default=100_000,
+        default=None,
         metavar="N",
-        help="distinct candidates (isomorphism classes) to score (default 100,000; a small space stops when exhausted)",
+        help="predictor calls: distinct candidates (isomorphism classes) to score (default 100,000; with --pareto "
+        "20,000; a small space stops when exhausted)",
     )
     s.add_argument(
         "--method",
@@ -73,24 +82,40 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="both",
         help="evolution then local search, alternating (both, default), evolution only, or local search with restarts",
     )
-    s.add_argument("--population", type=int, default=None, metavar="N", help="evolution population (default: auto)")
+    s.add_argument(
+        "--population", type=int, default=None, metavar="N", help="evolution (or NSGA-II) population (default: auto)"
+    )
     s.add_argument("--batch", type=int, default=None, metavar="N", help="children scored per generation (default: auto)")
-    s.add_argument("--seed", type=int, default=0, help="random seed of the search (default 0)")
+    add_seed_option(s, what="random seed of the search")
     s.add_argument(
         "--pareto",
         action="append",
         default=[],
         metavar="COL",
         help=(
-            "a cost column of the Pareto front (repeat for several; default: the --max columns, else flops_m); "
-            "with --json, print the front instead of the top K"
+            "a cost column of the Pareto front (repeat for several): the search becomes NSGA-II, maximizing pred "
+            "and minimizing each COL, and prints the Pareto set with its hypervolume (--pareto-out alone keeps "
+            "the front of the single-objective search over the --max columns, else flops_m)"
         ),
+    )
+    s.add_argument(
+        "--prior",
+        metavar="EXPERTS",
+        help="IRLAS topology prior: a file of expert architecture strings, one a line (e.g. ResNet-like cells)",
+    )
+    s.add_argument(
+        "--prior-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="objective pred + W * prior reward (the reward has sd 1 over the space: W = points of pred per sd; "
+        "default 0 = off)",
     )
     s.add_argument(
         "--exclude-dead", action="store_true", help="never return cut-off cells (output identically zero; nb201)"
     )
-    s.add_argument("--threads", type=int, default=1, help="torch CPU threads for scoring (default 1)")
-    s.add_argument("--device", default="cpu", help="device of the predictor: cpu or cuda[:i] (default cpu)")
+    add_threads_option(s)
+    add_device_option(s, what="device of the predictor")
     s.add_argument(
         "--json",
         action="store_true",
@@ -99,8 +124,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "or the Pareto front when --pareto is given; a one-line summary goes to stderr"
         ),
     )
-    s.add_argument("--out", metavar="CSV", help="also write the top K rows to this CSV (atomically, meta beside)")
-    s.add_argument("--pareto-out", metavar="CSV", help="write the Pareto front rows to this CSV (atomically)")
+    add_output_option(s, metavar="CSV", help="also write the top K rows to this CSV (atomically, meta beside)")
+    add_output_option(s, "--pareto-out", metavar="CSV", help="write the Pareto front rows to this CSV (atomically)")
     s.set_defaults(func=_search)
 
 
@@ -112,14 +137,18 @@ def _search(args: argparse.Namespace) -> int:
     from ..gcn import GCNPredictor
     from ..hardware import infer_unit
     from ..io import dumps
-    from ..search import load_cost_source, search
+    from ..search import load_cost_source, pareto_search, search
     from ..spaces import get_space
     from ..table import write_csv
 
     if args.top < 1:
         raise NasgcnError(f"--top must be >= 1, got {args.top}")
-    if args.budget < 1:
+    if args.budget is not None and args.budget < 1:
         raise NasgcnError(f"--budget must be >= 1, got {args.budget}")
+    if args.prior_weight and not args.prior:
+        raise NasgcnError("--prior-weight needs --prior EXPERTS.txt (expert architecture strings, one a line)")
+    if args.prior_weight < 0:
+        raise NasgcnError(f"--prior-weight must be >= 0, got {args.prior_weight}")
     if args.threads < 1:
         raise NasgcnError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
@@ -134,23 +163,26 @@ def _search(args: argparse.Namespace) -> int:
     def score(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return est.predict(ids, return_std=True)
 
-    result = search(
-        space,
-        score,
-        sources,
-        constraints=upper,
-        minimums=lower,
+    prior = None
+    if args.prior:
+        from ..prior import fit_prior
+
+        prior = fit_prior(Path(args.prior), space, random_state=args.seed)
+        if not args.prior_weight:
+            logging.getLogger(__name__).info("--prior given with --prior-weight 0: the prior is off")
+    common = dict(
+        constraints=upper, minimums=lower, z=args.z, kappa=args.kappa, population=args.population,
+        random_state=args.seed, exclude_dead=args.exclude_dead, prior=prior, prior_weight=args.prior_weight,
         top_k=args.top,
-        budget=args.budget,
-        z=args.z,
-        kappa=args.kappa,
-        method=args.method,
-        population=args.population,
-        batch=args.batch,
-        pareto_costs=pareto_cols,
-        random_state=args.seed,
-        exclude_dead=args.exclude_dead,
-    )
+    )  # fmt: skip
+    if args.pareto:
+        budget = args.budget or 20_000
+        result = pareto_search(space, score, sources, pareto_costs=pareto_cols, budget=budget, **common)
+    else:
+        result = search(
+            space, score, sources, budget=args.budget or 100_000, method=args.method, batch=args.batch,
+            pareto_costs=pareto_cols, **common,
+        )  # fmt: skip
     rows = result.top_records()
     front = result.pareto_records()
     units: dict[str, str] = {}
@@ -171,12 +203,19 @@ def _search(args: argparse.Namespace) -> int:
             cols = result.columns(rows_)
             write_csv(path, cols, {**meta, "units": {c: units.get(c) or infer_unit(c) for c in cols}})
     st = result.stats
+    hv_line = ""
+    if args.pareto and st.get("hypervolume") is not None:
+        ref = ", ".join(f"{v:.4g}" for v in st["hv_reference"])
+        hv_line = (
+            f"; NSGA-II hypervolume {st['hypervolume']:.6g} (normalized {st['hv_normalized'] or 0:.4f}) "
+            f"over (-pred, {', '.join(result.pareto_costs)}) with reference point ({ref})"
+        )
     if args.json:
         print(dumps(front if args.pareto else rows, indent=2))
         print(
             f"nasgcn search: {len(rows)} top rows, Pareto front of {len(front)} over "
             f"{', '.join(result.pareto_costs)}; {st['scored']:,} candidates scored ({st['feasible']:,} feasible) "
-            f"in {st['seconds']:.2f} s",
+            f"in {st['seconds']:.2f} s{hv_line}",
             file=sys.stderr,
         )
         return 0
@@ -188,10 +227,18 @@ def _search(args: argparse.Namespace) -> int:
         return 0
     from .hardware_cmd import _format_rows
 
-    shown = ["arch_str", "pred", *upper, *lower, *result.pareto_costs, "params_m", "flops_m"]
+    shown = ["arch_str", "pred", *upper, *lower, *result.pareto_costs, "params_m", "flops_m", "prior"]
     shown += [f"{c}_std" for c in [*upper, *lower] if f"{c}_std" in rows[0]]
     shown.append("pred_std")
     cols = [c for i, c in enumerate(shown) if c in rows[0] and c not in shown[:i]]
+    if args.pareto:  # the Pareto set is the answer; the top K by pred stays in --out
+        cols_f = [c for c in cols if front and c in front[0]]
+        print(_format_rows(front, cols_f, {c: units.get(c) or infer_unit(c) for c in cols_f}))
+        print(
+            f"Pareto set of {len(front)} (NSGA-II) over pred and {', '.join(result.pareto_costs)}; "
+            f"{st['scored']:,} candidates scored ({st['feasible']:,} feasible) in {st['seconds']:.2f} s{hv_line}"
+        )
+        return 0
     print(_format_rows(rows, cols, {c: units.get(c) or infer_unit(c) for c in cols}))
     print(
         f"top {len(rows)} of {st['scored']:,} candidates scored ({st['feasible']:,} feasible"
