@@ -168,7 +168,7 @@ def _read_csv_lines(
     known = arch_check.known if arch_check is not None else None
     chunk: list[tuple[int, list[str]]] = []
 
-    def flush() -> None:
+    def flush(final: bool = False) -> None:
         """Check a chunk of rows (fast path: every width right, every string a known canonical one)."""
         ok = all(len(r) == width for _, r in chunk)
         if ok and a is not None:
@@ -176,7 +176,7 @@ def _read_csv_lines(
         if not ok:  # find the first bad row, as the row-by-row check would
             for i, (line, row) in enumerate(chunk):
                 try:
-                    problem = rows.width_problem(row, last=i == len(chunk) - 1) if len(row) != width else None
+                    problem = rows.width_problem(row, last=final and i == len(chunk) - 1) if len(row) != width else None
                     if problem is not None:
                         raise problem
                     if a is not None:
@@ -188,12 +188,18 @@ def _read_csv_lines(
         lines.extend(line for line, _ in chunk)
         chunk.clear()
 
-    for item in rows:  # in chunks: junk stops at its first chunk, not after the whole file
-        chunk.append(item)
-        if len(chunk) >= 2048:
-            flush()
-    if chunk:
-        flush()
+    bulk = rows.rest()  # a small file read at once, or None: streamed
+    if bulk is not None:
+        for lo in range(0, len(bulk), 2048):
+            chunk.extend(bulk[lo : lo + 2048])
+            flush(final=lo + 2048 >= len(bulk))
+    else:
+        for item in rows:  # in chunks: junk stops at its first chunk, not after the whole file
+            chunk.append(item)
+            if len(chunk) >= 2048:
+                flush()
+        if chunk:
+            flush(final=True)
     frame = {
         name: np.asarray(col, dtype=object) if name in TEXT_COLUMNS else _convert(col)
         for name, col in zip(header, cells, strict=True)

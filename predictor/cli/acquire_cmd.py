@@ -13,7 +13,7 @@ import numpy as np
 
 from ..proposals import MUTATION_RULES
 from .hardware_cmd import add_bound_arguments, add_list_argument
-from .options import add_device_option, add_output_option, add_seed_option
+from .options import add_device_option, add_output_option, add_prior_options, add_seed_option, prior_from_args
 from .space_cmd import add_space_option
 
 
@@ -85,18 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the pick line lowers unmeasured predictions by the model's measured optimism on earlier "
         "suggestions (--exclude files written by suggest) plus S standard deviations of it (default 1)",
     )
-    s.add_argument(
-        "--prior",
-        metavar="EXPERTS",
-        help="IRLAS topology prior: a file of expert architecture strings, one a line (e.g. ResNet-like cells)",
-    )
-    s.add_argument(
-        "--prior-weight",
-        type=float,
-        default=0.0,
-        metavar="W",
-        help="the model-based picks rank by pred + W * prior reward (sd 1 over the space; default 0 = off)",
-    )
+    add_prior_options(s, "the model-based picks rank by pred + W * prior reward")
     add_seed_option(s, what="seed of --explore, random mutations and the prior")
     add_device_option(s, what="for a MODEL")
     add_space_option(s, default=None)
@@ -211,10 +200,6 @@ def _suggest(args: argparse.Namespace) -> int:
     for name in ("mutate", "local", "radius"):
         if getattr(args, name) < 0:
             raise NasgcnError(f"--{name} must be >= 0, got {getattr(args, name)}")
-    if args.prior_weight and not args.prior:
-        raise NasgcnError("--prior-weight needs --prior EXPERTS.txt (expert architecture strings, one a line)")
-    if args.prior_weight < 0:
-        raise NasgcnError(f"--prior-weight must be >= 0, got {args.prior_weight}")
     table = _load(args)
     sp = get_space(table.space)
     for path in args.hardware:
@@ -243,16 +228,8 @@ def _suggest(args: argparse.Namespace) -> int:
     clusters = _read_clusters(args.clusters, sp) if args.clusters else None
     scheduled = sp.index_of(sp.encode(done)) if done else np.zeros(0, dtype=np.int64)
     calibrated = bool(np.isfinite(m_y).any())
-    bonus = None
-    if args.prior:
-        from pathlib import Path
-
-        from ..prior import fit_prior
-
-        prior = fit_prior(Path(args.prior), sp.name, random_state=args.seed)
-        if not args.prior_weight:
-            print("--prior given with --prior-weight 0: the prior is fitted but has no effect")
-        bonus = args.prior_weight * prior.reward(sp.all_ids()) if args.prior_weight else None
+    prior = prior_from_args(args, sp)
+    bonus = args.prior_weight * prior.reward(sp.all_ids()) if prior is not None and args.prior_weight else None
     pool = Pool(sp.name, pred, std, m_idx, m_y, scheduled, feasible, bonus, rng=np.random.default_rng(args.seed))
     plan = dict(
         beta=args.beta,

@@ -250,3 +250,39 @@ def check_outputs(args: argparse.Namespace, parser: argparse.ArgumentParser | No
         else:
             check_output_path(value, flag)
             check_suffix(value, suffixes, flag)
+
+
+def add_prior_options(parser: argparse.ArgumentParser, effect: str) -> None:
+    """``--prior EXPERTS --prior-weight W`` (IRLAS topology prior), off by default; ``effect`` says where W enters."""
+    parser.add_argument(
+        "--prior",
+        metavar="EXPERTS",
+        help="IRLAS topology prior: a file of expert architecture strings, one a line (e.g. ResNet-like cells)",
+    )
+    parser.add_argument(
+        "--prior-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help=f"{effect} (the reward has sd 1 over the space: W = points of pred per sd; default 0 = off)",
+    )
+
+
+def prior_from_args(args: argparse.Namespace, space: Any) -> Any:
+    """The fitted IRLAS prior of ``--prior`` (``None`` without it); refuses a weight without experts."""
+    import logging
+
+    from ..errors import NasgcnError
+
+    if args.prior_weight and not args.prior:
+        raise NasgcnError("--prior-weight needs --prior EXPERTS.txt (expert architecture strings, one a line)")
+    if args.prior_weight < 0:
+        raise NasgcnError(f"--prior-weight must be >= 0, got {args.prior_weight}")
+    if not args.prior:
+        return None
+    from ..prior import fit_prior
+
+    prior = fit_prior(Path(args.prior), space, random_state=args.seed)
+    if not args.prior_weight:
+        logging.getLogger("predictor.cli").info("--prior given with --prior-weight 0: the prior is off")
+    return prior

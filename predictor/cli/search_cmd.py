@@ -7,12 +7,17 @@ search engine are imported inside the handler.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from pathlib import Path
 
 from .hardware_cmd import add_bound_arguments, add_list_argument
-from .options import add_device_option, add_output_option, add_seed_option, add_threads_option
+from .options import (
+    add_device_option,
+    add_output_option,
+    add_prior_options,
+    add_seed_option,
+    add_threads_option,
+    prior_from_args,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -98,19 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "the front of the single-objective search over the --max columns, else flops_m)"
         ),
     )
-    s.add_argument(
-        "--prior",
-        metavar="EXPERTS",
-        help="IRLAS topology prior: a file of expert architecture strings, one a line (e.g. ResNet-like cells)",
-    )
-    s.add_argument(
-        "--prior-weight",
-        type=float,
-        default=0.0,
-        metavar="W",
-        help="objective pred + W * prior reward (the reward has sd 1 over the space: W = points of pred per sd; "
-        "default 0 = off)",
-    )
+    add_prior_options(s, "objective pred + W * prior reward")
     s.add_argument(
         "--exclude-dead", action="store_true", help="never return cut-off cells (output identically zero; nb201)"
     )
@@ -145,10 +138,6 @@ def _search(args: argparse.Namespace) -> int:
         raise NasgcnError(f"--top must be >= 1, got {args.top}")
     if args.budget is not None and args.budget < 1:
         raise NasgcnError(f"--budget must be >= 1, got {args.budget}")
-    if args.prior_weight and not args.prior:
-        raise NasgcnError("--prior-weight needs --prior EXPERTS.txt (expert architecture strings, one a line)")
-    if args.prior_weight < 0:
-        raise NasgcnError(f"--prior-weight must be >= 0, got {args.prior_weight}")
     if args.threads < 1:
         raise NasgcnError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
@@ -163,13 +152,7 @@ def _search(args: argparse.Namespace) -> int:
     def score(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return est.predict(ids, return_std=True)
 
-    prior = None
-    if args.prior:
-        from ..prior import fit_prior
-
-        prior = fit_prior(Path(args.prior), space, random_state=args.seed)
-        if not args.prior_weight:
-            logging.getLogger(__name__).info("--prior given with --prior-weight 0: the prior is off")
+    prior = prior_from_args(args, space)
     common = dict(
         constraints=upper, minimums=lower, z=args.z, kappa=args.kappa, population=args.population,
         random_state=args.seed, exclude_dead=args.exclude_dead, prior=prior, prior_weight=args.prior_weight,
