@@ -216,3 +216,20 @@ def test_sequential_search_spreads_over_clusters_and_takes_a_prior():
     assert (IDS[res.measured, 0] == 1).all()
     with pytest.raises(NasgcnError, match="cluster_share"):
         sequential_search(ids, y, oracle, k=4, clusters=clusters, cluster_share=2.0, **tiny)
+
+
+def test_cli_suggest_round_one_is_the_predicted_best_even_with_clusters(tmp_path, capsys):
+    """As in sequential_search: before any accurate value, the noisy-only model's best; clusters later."""
+    table = tmp_path / "t.csv"
+    LookupTable.build(PRED, np.full(SPACE.size, 0.1)).to_csv(table)
+    labelled = SPACE.sample(40, 2)
+    with open(tmp_path / "clusters.csv", "w") as fh:
+        fh.write("arch_str,cluster\n")
+        for s, c in zip(SPACE.decode(labelled), np.arange(40) % 4, strict=True):
+            fh.write(f"{s},{c}\n")
+    out = tmp_path / "next.csv"
+    assert main(["suggest", str(table), "--k", "4", "--clusters", str(tmp_path / "clusters.csv"), "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert {r["rule"] for r in rows} == {"greedy"}
+    assert [int(r["index"]) for r in rows] == acquire(PRED, 4).tolist()
+    assert "spreads the picks from the next round on" in capsys.readouterr().out

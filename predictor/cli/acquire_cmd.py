@@ -242,12 +242,10 @@ def _suggest(args: argparse.Namespace) -> int:
     )
     if calibrated:  # a later round: mutations, local, clusters, then the best by score
         steps = ([Step(Explore(1.0), args.explore)] if args.explore else []) + round_plan(False, args.k, **plan)
-    else:  # round 1: the noisy-only model's best (and --explore random picks)
+    else:  # round 1: the noisy-only model's best (and --explore random picks), as in sequential_search
         steps = round_plan(True, args.k, explore_n=args.explore, **plan)
-        if clusters is not None and args.cluster_share > 0:
-            steps = round_plan(False, args.k, **{**plan, "mutate": 0, "local": 0})
-            if args.explore:
-                steps.insert(0, Step(Explore(1.0), args.explore))
+        if clusters is not None:
+            print("no accurate values yet: the predicted best; --clusters spreads the picks from the next round on")
     picked, sources = propose_round_sources(pool, args.k, steps)
     names = np.asarray([step_name(steps[i]) for i in sources], dtype=object)
     model_chosen = np.asarray([steps[i].proposal.model_based for i in sources], dtype=bool)

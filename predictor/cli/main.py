@@ -164,7 +164,6 @@ def _main(argv: Sequence[str] | None) -> int:
         parser.print_help()
         return 2
     from ..errors import NasgcnError
-    from ..model_file import strip_weights_only_advice
     from ..readers import hint_style
     from .options import check_outputs
 
@@ -179,11 +178,15 @@ def _main(argv: Sequence[str] | None) -> int:
     except (NasgcnError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
         if args.debug:
             raise
+        from ..model_file import strip_weights_only_advice
+
         print(f"nasgcn: error: {strip_weights_only_advice(str(err))}", file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001 - the CLI promises one line, never a traceback
         if args.debug:
             raise
+        from ..model_file import strip_weights_only_advice
+
         message = strip_weights_only_advice(f"{type(err).__name__}: {err}")
         print(f"nasgcn: error: {message} (rerun with --debug for a traceback)", file=sys.stderr)
         return 1
