@@ -9,26 +9,28 @@ table. Runs with one thread (``OMP_NUM_THREADS=1``)::
 
     .venv/bin/python benchmarks/cli_startup.py [--repeat 5] [--baseline-tree DIR]
 
-Measured on the shared 2-core VM, median of 3 after a warm-up, ``--baseline-tree`` = an export of the
-commit before this change (``git archive HEAD predictor supernet | tar -x -C /tmp/head``). The VM was
-shared with eight other jobs (wall ~3.5x CPU), so compare the CPU columns; on an idle machine wall ~ CPU::
+Measured on the 2-core VM, median of 5 after a warm-up, ``--baseline-tree`` = an export of 6e4a4e6
+(the commit before issue 17's work: ``git archive 6e4a4e6 predictor supernet | tar -x -C /tmp/base``),
+the machine otherwise quiet (wall ~ CPU)::
 
     command         wall s  x torch  CPU s  x torch  target
-    import torch      9.27     1.00   2.60     1.00
-    --help            1.15     0.12   0.33     0.13
-    space info        0.90     0.10   0.25     0.10
-    query             1.26     0.14   0.36     0.14  <= 0.1  MISSED
-    table            11.69     1.26   3.25     1.25  <= 1.5
-    query (base)      1.21     0.13   0.33     0.13
-    table (base)     18.51     2.00   6.48     2.49
+    import torch      2.98     1.00   2.87     1.00
+    --help            0.25     0.08   0.24     0.08
+    space info        0.26     0.09   0.25     0.09
+    query             0.37     0.12   0.35     0.12  <= 0.1  MISSED
+    table             3.33     1.12   3.27     1.14  <= 1.5
+    query (base)      0.33     0.11   0.30     0.11
+    table (base)      6.38     2.14   6.19     2.16
 
-``table``: 2.49x -> 1.25x of ``import torch`` (CPU), from dropping scikit-learn's import (scipy.stats
+``table``: 2.14x -> 1.12x of ``import torch``, from dropping scikit-learn's import (scipy.stats
 and pandas came with it; :mod:`predictor.estimator`), importing numba lazily and running one-shot
 commands on the torch ops (:mod:`predictor.kernels`), and importing only the command's own module
 (:mod:`predictor.cli.main`). What is left is torch itself (the weights are a torch file and the
 compact forward pass uses torch ops). ``query`` imports no torch, scikit-learn, numba, pandas or
-pyarrow (tested); 0.28 s of its 0.36 s CPU is parsing the 15,625-row CSV in pure Python
-(``predictor/table.py`` / ``predictor/readers.py``), which is what still misses the 0.1x target.
+pyarrow (tested); ``space info`` (start-up and imports, almost no work) already takes 0.09x, and
+reading and checking the 15,625-row table (one read, split without the csv module when the file
+has no quotes, numbers by ``map``; the new checks of duplicates, unknown ops, ranges and the
+sidecar's sha256 cost about 0.01x) is the rest, so 0.1x needs a binary cache of the table.
 """
 
 from __future__ import annotations
