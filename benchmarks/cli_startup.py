@@ -97,8 +97,10 @@ def main() -> None:
         help="also time query and table from this source tree (PYTHONPATH=DIR), e.g. an export of the last commit",
     )
     args = ap.parse_args()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     root = Path(tempfile.mkdtemp(prefix="nasgcn-startup-"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    env["NASGCN_CACHE_DIR"] = str(root / "cache")  # the table cache (predictor.table_cache), fresh per run
+    env.pop("NASGCN_NO_CACHE", None)
     here_env = {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     try:
         _setup(root / "here", here_env, _nasgcn())
@@ -110,6 +112,8 @@ def main() -> None:
             "table": [*_nasgcn(), "table", "m.pt", "--out", "t2.csv", "--threads", "1"],
         }
         commands = {name: (cmd, here_env, root / "here") for name, cmd in here.items()}
+        # a table read for the first time (e.g. written by another tool): parsed and checked, no cache
+        commands["query (no cache)"] = (here["query"], {**here_env, "NASGCN_NO_CACHE": "1"}, root / "here")
         if args.baseline_tree:  # the same commands from another checkout (e.g. `git archive HEAD`), same run
             base_env = {**env, "PYTHONPATH": str(Path(args.baseline_tree).resolve())}
             base_cli = [sys.executable, "-m", "predictor.cli"]

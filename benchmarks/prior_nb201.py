@@ -93,8 +93,9 @@ def _row(pred: np.ndarray, acc: np.ndarray, lat: dict[str, np.ndarray], idx: np.
     return np.column_stack([pred[idx], acc[idx], *[lat[d][idx] for d in DEVICES]])
 
 
-def _matched(pred: np.ndarray, acc: np.ndarray, lat: dict[str, np.ndarray], live: np.ndarray,
-             picks: np.ndarray, m: int = 10) -> np.ndarray:
+def _matched(
+    pred: np.ndarray, acc: np.ndarray, lat: dict[str, np.ndarray], live: np.ndarray, picks: np.ndarray, m: int = 10
+) -> np.ndarray:
     """Prior off at equal predicted accuracy: per pick, the mean row of the ``m`` live classes with the
     nearest prediction (the picks themselves excluded): what a prior-blind choice at that level gives."""
     pool = live[~np.isin(live, picks)]

@@ -134,8 +134,9 @@ def _fbnet_search(args, data: Path | None) -> dict[str, object]:
         wall, cpu, scored, score_s, best, front = [], [], [], [], [], []
         for seed in range(args.seeds):
             t, c0 = time.perf_counter(), time.process_time()
-            res = search(sp, _scorer(est), sources, constraints=cons, top_k=10, budget=args.budget, z=z,
-                         random_state=seed)
+            res = search(
+                sp, _scorer(est), sources, constraints=cons, top_k=10, budget=args.budget, z=z, random_state=seed
+            )
             wall.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c0)
             scored.append(res.n_scored)
@@ -143,11 +144,19 @@ def _fbnet_search(args, data: Path | None) -> dict[str, object]:
             best.append(float(res.pred[res.top[0]]) if res.top.size else float("nan"))
             front.append(int(res.pareto.size))
             assert res.top.size == 10, "fewer than 10 feasible architectures found"
-        out["runs"].append({
-            "name": name, "constraints": cons, "wall_s": statistics.median(wall), "wall_max_s": max(wall),
-            "cpu_s": statistics.median(cpu), "score_s": statistics.median(score_s), "scored": min(scored),
-            "best": best, "front": front,
-        })
+        out["runs"].append(
+            {
+                "name": name,
+                "constraints": cons,
+                "wall_s": statistics.median(wall),
+                "wall_max_s": max(wall),
+                "cpu_s": statistics.median(cpu),
+                "score_s": statistics.median(score_s),
+                "scored": min(scored),
+                "best": best,
+                "front": front,
+            }
+        )
     return out
 
 
@@ -185,18 +194,19 @@ def _macro_exactness(args, data: Path | None) -> list[dict[str, object]]:
             bound = float(np.quantile(flops, q))
             ok = np.flatnonzero(flops <= bound)
             best = ok[np.argmax(pred[ok])]
-            res = search(sp, score, constraints={"flops_m": bound},
-                         budget=args.macro_budget, random_state=seed)
+            res = search(sp, score, constraints={"flops_m": bound}, budget=args.macro_budget, random_state=seed)
             pick = int(sp.index_of(res.ids[res.top[:1]])[0])
-            out.append({
-                "seed": seed,
-                "quantile": q,
-                "same_class": bool(sp.iso_class(ids_all[[pick]])[0] == sp.iso_class(ids_all[[best]])[0]),
-                "pred_gap": float(pred[best] - res.pred[res.top[0]]),
-                "true_search": float(truth[pick]) if truth is not None else float("nan"),
-                "true_exhaustive": float(truth[best]) if truth is not None else float("nan"),
-                "scored": res.n_scored,
-            })
+            out.append(
+                {
+                    "seed": seed,
+                    "quantile": q,
+                    "same_class": bool(sp.iso_class(ids_all[[pick]])[0] == sp.iso_class(ids_all[[best]])[0]),
+                    "pred_gap": float(pred[best] - res.pred[res.top[0]]),
+                    "true_search": float(truth[pick]) if truth is not None else float("nan"),
+                    "true_exhaustive": float(truth[best]) if truth is not None else float("nan"),
+                    "scored": res.n_scored,
+                }
+            )
     return out
 
 
@@ -237,16 +247,20 @@ def main(argv: list[str] | None = None) -> int:
         ratio_cpu = f"{cpu / pc:>6.1f}" if cpu is not None else f"{'':>6}"
         print(f"{name:<62} {sec:>8.3f} {cpu_txt} {sec / ps:>21.1f} {ratio_cpu}")
     for run in fb["runs"]:
-        print(f"[{run['name']}] constraints {run['constraints']}: within 10 s: "
-              f"{'yes' if run['wall_max_s'] <= 10 else 'NO'}; best pred per seed {np.round(run['best'], 4).tolist()}; "
-              f"Pareto front sizes {run['front']}")
+        print(
+            f"[{run['name']}] constraints {run['constraints']}: within 10 s: "
+            f"{'yes' if run['wall_max_s'] <= 10 else 'NO'}; best pred per seed {np.round(run['best'], 4).tolist()}; "
+            f"Pareto front sizes {run['front']}"
+        )
     if not args.skip_macro:
         res = _macro_exactness(args, data)
         print(f"\nNB-Macro: search ({args.macro_budget} of 3,969 classes) vs exhaustive top-1 under a FLOPs budget")
         print(f"{'seed':>4} {'quantile':>8} {'same':>5} {'pred gap':>9} {'true search':>12} {'true exhaustive':>16}")
         for r in res:
-            print(f"{r['seed']:>4} {r['quantile']:>8.2f} {str(r['same_class']):>5} {r['pred_gap']:>9.4f} "
-                  f"{r['true_search']:>12.3f} {r['true_exhaustive']:>16.3f}")
+            print(
+                f"{r['seed']:>4} {r['quantile']:>8.2f} {str(r['same_class']):>5} {r['pred_gap']:>9.4f} "
+                f"{r['true_search']:>12.3f} {r['true_exhaustive']:>16.3f}"
+            )
         print(f"same top-1 class: {sum(r['same_class'] for r in res)}/{len(res)}")
     return 0
 

@@ -347,7 +347,14 @@ def section_diverse(args, sp, truth_fewshot, data: Path) -> None:
                 pool = Pool(sp.name, pred, feasible=feasible)
                 plain = Greedy().propose(pool, 5, None)
                 spread = ClusterSpread(clusters).propose(pool, 5, None)
-                rec = (seed, d, p, optimum - truth[plain].max(), optimum - truth[spread].max(), optimum - truth[plain[0]])
+                rec = (
+                    seed,
+                    d,
+                    p,
+                    optimum - truth[plain].max(),
+                    optimum - truth[spread].max(),
+                    optimum - truth[plain[0]],
+                )
                 out.append(rec)
     df = pd.DataFrame(out, columns=["seed", "device", "pct", "plain", "clusters", "top1"])
     g = df.groupby(["device", "pct"], sort=False)[["plain", "clusters", "top1"]].mean()

@@ -279,7 +279,9 @@ def run_cell(args: argparse.Namespace, space: str, seed: int, truth: np.ndarray,
     t0 = time.perf_counter()
     cost = mean_cost("uniform", space, seed)
     one = root / "oneshot"
-    one_compute = train_strategy(space_config(args, space, seed), one, "uniform", args.oneshot_share * budget / cost, spe)
+    one_compute = train_strategy(
+        space_config(args, space, seed), one, "uniform", args.oneshot_share * budget / cost, spe
+    )
     one_res = evaluate(one)
     eta = slot_importance(ids, one_res.acc, len(sp.ops))
     best = int(np.argmax(eta))
@@ -317,7 +319,9 @@ def summarize(args: argparse.Namespace, done: dict) -> None:
             for key, _ in cols:
                 v = np.array([r[key] for r in rs], dtype=np.float64)
                 sd = v.std(ddof=1) if len(v) > 1 else float("nan")
-                cells.append(f"{v.mean():>8.3f} ± {sd:<5.3f}" if key.startswith("tau") else f"{v.mean():>8.2f} ± {sd:<5.2f}")
+                cells.append(
+                    f"{v.mean():>8.3f} ± {sd:<5.3f}" if key.startswith("tau") else f"{v.mean():>8.2f} ± {sd:<5.2f}"
+                )
             comp = np.mean([r["compute"] for r in rs]) / 1e3
             per = " ".join(f"{r['tau']:.3f}" for r in rs)
             print(f"{name:<13} {comp:>15.1f} " + " ".join(f"{c:>16}" for c in cells) + f"  [{per}]")

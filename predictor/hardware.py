@@ -350,7 +350,9 @@ def _read_records(
         try:
             data = pq.read_table(path).to_pydict()
         except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a broken file
-            raise LogFormatError(str(path), None, f"not a readable Parquet file ({err})", "give a .parquet table") from None
+            raise LogFormatError(
+                str(path), None, f"not a readable Parquet file ({err})", "give a .parquet table"
+            ) from None
         header = list(data)
         rows = [list(r) for r in zip(*data.values(), strict=False)]
         return header, rows, [i + 2 for i in range(len(rows))], meta
@@ -463,7 +465,10 @@ class HardwareTable(ColumnTable):
         header, rows, lines, embedded = _read_records(p, check)
         if not rows:
             raise LogFormatError(
-                sp, None, "the file has a header but no rows", "a hardware table needs one row per measured architecture"
+                sp,
+                None,
+                "the file has a header but no rows",
+                "a hardware table needs one row per measured architecture",
             )
         if "arch_str" not in header:
             raise LogFormatError(

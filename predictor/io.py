@@ -203,11 +203,17 @@ def atomic_with_sidecar(
             write_json_atomic(side, {**{k: v for k, v in meta.items() if k != DATA_KEY}, DATA_KEY: record})
 
 
-def check_sidecar(path: str | os.PathLike, meta: Mapping[str, Any], sidecar: str | os.PathLike | None = None) -> dict:
+def check_sidecar(
+    path: str | os.PathLike,
+    meta: Mapping[str, Any],
+    sidecar: str | os.PathLike | None = None,
+    sha256: str | None = None,
+) -> dict:
     """``meta`` without its :data:`DATA_KEY` record, after checking that record against the data file.
 
     A sidecar without the record (written by an older nasgcn, or by hand) is accepted as it is. A
     mismatch means one of the two files was replaced, edited or half-written without the other.
+    ``sha256``: the data file's hash when the caller has it already (the file is not hashed again).
     """
     meta = dict(meta)
     record = meta.pop(DATA_KEY, None)
@@ -220,7 +226,10 @@ def check_sidecar(path: str | os.PathLike, meta: Mapping[str, Any], sidecar: str
     except OSError:
         return meta  # the reader reports a missing data file itself
     want_size, want_hash = record.get("bytes"), record.get("sha256")
-    found = _fingerprint(data) if size == want_size else {"bytes": size, "sha256": None}
+    if size != want_size:
+        found = {"bytes": size, "sha256": None}
+    else:
+        found = {"bytes": size, "sha256": sha256} if sha256 is not None else _fingerprint(data)
     if found["bytes"] != want_size or (want_hash and found["sha256"] != want_hash):
         what = (
             f"{size:,} bytes, the sidecar describes {want_size:,}"

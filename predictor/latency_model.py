@@ -452,6 +452,7 @@ def _rel_err(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
 #: Cross-validation (penalty, loss and correction choice) uses at most this many measured rows.
 CV_MAX_ROWS = 1500
 
+
 class LatencyModel:
     """Additive per-(layer, block) cost tables for one or more device columns of one space.
 

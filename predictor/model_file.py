@@ -67,7 +67,7 @@ def read_model_config(cfg_path: str | Path, format_version: int, param_names: It
     if not isinstance(cfg, dict):
         raise _bad(cfg_path, f"expected a JSON object (a GCNPredictor config), got a {type(cfg).__name__}")
     if cfg.get("format") != "nasgcn.GCNPredictor":
-        raise _bad(cfg_path, "not a GCNPredictor config (no \"format\": \"nasgcn.GCNPredictor\")")
+        raise _bad(cfg_path, 'not a GCNPredictor config (no "format": "nasgcn.GCNPredictor")')
     version = cfg.get("format_version", 0)
     if not _is_int(version):
         raise _bad(cfg_path, f"'format_version' must be an integer, got {version!r}")

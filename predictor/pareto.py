@@ -192,9 +192,7 @@ def hypervolume(
     P = P[exact_front(P)]
     P = np.unique(P, axis=0)
     n, m = P.shape
-    exact = method == "exact" or (
-        method == "auto" and (m <= 2 or (m == 3 and n <= 3000) or float(n) ** (m - 1) <= 2e7)
-    )
+    exact = method == "exact" or (method == "auto" and (m <= 2 or (m == 3 and n <= 3000) or float(n) ** (m - 1) <= 2e7))
     if exact:
         return _hv_exact(P, ref)
     rng = np.random.default_rng(random_state)
@@ -365,8 +363,8 @@ def nsga2(
         ids, F, viol = archive()
         both = np.concatenate([pop, new])
         pop = both[survivors(F[both], viol[both], population)]
-    ids, F, viol = archive() if chunks_ids else (
-        np.zeros((0, sp.num_slots), dtype=np.int64), np.zeros((0, 0)), np.zeros(0)
+    ids, F, viol = (
+        archive() if chunks_ids else (np.zeros((0, sp.num_slots), dtype=np.int64), np.zeros((0, 0)), np.zeros(0))
     )
     front = exact_front(F, mask=viol <= 0) if ids.shape[0] else np.zeros(0, dtype=np.int64)
     stats = {

@@ -85,7 +85,9 @@ class Pool:
         for name in ("pred", "std", "bonus", "feasible"):
             arr = getattr(self, name)
             if arr is not None and np.asarray(arr).reshape(-1).shape[0] != self.sp.size:
-                raise NasgcnError(f"{name} has {np.asarray(arr).size} entries, expected one per architecture ({self.sp.size})")
+                raise NasgcnError(
+                    f"{name} has {np.asarray(arr).size} entries, expected one per architecture ({self.sp.size})"
+                )
 
     def score(self, beta: float = 0.0) -> np.ndarray:
         """What model-based proposals rank by: ``pred + beta * std + bonus``."""
@@ -341,7 +343,9 @@ def expand_clusters(labelled_ids: np.ndarray, labels: np.ndarray, space: str, bl
     lab_ids = np.asarray(labelled_ids, dtype=np.int64).reshape(-1, sp.num_slots)
     lab = np.asarray(labels, dtype=np.int64).reshape(-1)
     if lab_ids.shape[0] != lab.shape[0] or lab.size == 0:
-        raise NasgcnError(f"expected one cluster label per labelled architecture, got {lab.size} for {lab_ids.shape[0]}")
+        raise NasgcnError(
+            f"expected one cluster label per labelled architecture, got {lab.size} for {lab_ids.shape[0]}"
+        )
     all_ids = sp.all_ids()
     out = np.empty(sp.size, dtype=np.int64)
     for lo in range(0, sp.size, block):

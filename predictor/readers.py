@@ -359,7 +359,7 @@ class CsvRows:
         self.header_line = 0
         for line, row in self._fast_records() if self._fast is not None else self._records():
             self.header = [h.strip() for h in row]
-            self.header_line = line if self._fast is not None else self._reader.line_num
+            self.header_line = line
             break
         else:
             raise LogFormatError(str(self.path), None, "the file is empty", "expected a header line naming the columns")
@@ -398,9 +398,11 @@ class CsvRows:
             yield from self._fast_records()
             return
         try:
-            for row in self._reader:
+            end = self._reader.line_num
+            for row in self._reader:  # a record's line is where it starts (a quoted cell may span lines)
                 if (row and row[0].strip()) or not _blank(row):  # the common case without a generator
-                    yield self._reader.line_num, row
+                    yield end + 1, row
+                end = self._reader.line_num
         except csv.Error as err:
             raise LogFormatError(
                 str(self.path),

@@ -72,7 +72,10 @@ class ExactCosts:
 
     def predict(self, ids: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
         c = self._space.costs(ids, self.macro)
-        return {"params_m": (np.asarray(c["params_m"], float), None), "flops_m": (np.asarray(c["flops_m"], float), None)}
+        return {
+            "params_m": (np.asarray(c["params_m"], float), None),
+            "flops_m": (np.asarray(c["flops_m"], float), None),
+        }
 
 
 class TableCosts:
@@ -90,9 +93,7 @@ class TableCosts:
         self.units = dict(table.units)
         self.name = name
         metrics = list(table.metrics)
-        self.columns = tuple(
-            m for m in metrics if m not in EXACT_COLUMNS and not m.endswith(("_std", "_iqr"))
-        )
+        self.columns = tuple(m for m in metrics if m not in EXACT_COLUMNS and not m.endswith(("_std", "_iqr")))
 
     def predict(self, ids: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
         pos = self.table.positions_of_ids(ids, by_class=True)
@@ -329,9 +330,7 @@ def _order(feas: np.ndarray, fit: np.ndarray, viol: np.ndarray) -> np.ndarray:
     return np.lexsort((viol, -np.where(feas, fit, 0.0), ~feas))
 
 
-def _resolve_sources(
-    sources: Sequence[Any], needed: Sequence[str]
-) -> dict[str, Any]:
+def _resolve_sources(sources: Sequence[Any], needed: Sequence[str]) -> dict[str, Any]:
     """Which source prices each needed column; unknown or doubly provided columns are errors."""
     owner: dict[str, Any] = {}
     for src in sources:
@@ -461,8 +460,12 @@ def search(
         raise NasgcnError(f"the search budget must be >= 1 candidate, got {budget}")
     if not 0 <= local_share <= 1:
         raise NasgcnError(f"local_share must be in [0, 1], got {local_share}")
-    for name, value, low in (("population", population, 2), ("batch", batch, 1), ("tournament", tournament, 1),
-                             ("local_width", local_width, 1)):
+    for name, value, low in (
+        ("population", population, 2),
+        ("batch", batch, 1),
+        ("tournament", tournament, 1),
+        ("local_width", local_width, 1),
+    ):
         if value is not None and value < low:
             raise NasgcnError(f"{name} must be >= {low}, got {value}")
     for name, value in (("mutation_prob", mutation_prob), ("crossover_prob", crossover_prob)):

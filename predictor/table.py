@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import table_cache
 from .errors import LogFormatError, NasgcnError
 from .io import atomic_path, atomic_with_sidecar, check_sidecar
 from .readers import ArchColumn, CsvRows, RowProblem, TextFile, check_column, check_path, check_writable, duplicate_keys
@@ -124,7 +125,8 @@ TEXT_COLUMNS = frozenset({"arch_str", "arch", "arch_ids"})
 _KINDS = "a table (CSV)"
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
+def _read_meta(path: Path, sha256: str | None = None) -> dict[str, Any]:
+    """The sidecar's metadata, checked against the data file (``sha256``: its hash, if known)."""
     mp = meta_path(path)
     if not mp.exists():
         return {}
@@ -134,7 +136,7 @@ def _read_meta(path: Path) -> dict[str, Any]:
         raise LogFormatError(str(mp), err.lineno, f"invalid JSON ({err.msg})", "fix or delete the sidecar") from None
     if not isinstance(meta, dict):
         raise LogFormatError(str(mp), None, "expected a JSON object", "fix or delete the sidecar")
-    return check_sidecar(path, meta, mp)
+    return check_sidecar(path, meta, mp, sha256=sha256)
 
 
 def _check_values(path: Path, frame: Frame, lines: list[int] | None) -> None:
@@ -156,9 +158,12 @@ def read_csv(path: str | os.PathLike) -> tuple[Frame, dict[str, Any]]:
 
 
 def _read_csv_lines(
-    path: str | os.PathLike, arch_check: ArchColumn | None = None
+    path: str | os.PathLike, arch_check: ArchColumn | None = None, meta: dict[str, Any] | None = None
 ) -> tuple[Frame, dict[str, Any], list[int]]:
-    """Columns, metadata and line numbers; ``arch_check`` parses ``arch_str`` while streaming."""
+    """Columns, metadata and line numbers; ``arch_check`` parses ``arch_str`` while streaming.
+
+    ``meta``: the sidecar's metadata when the caller has read it already.
+    """
     rows = CsvRows(path, kinds=_KINDS)
     header = rows.header
     a = header.index("arch_str") if arch_check is not None and "arch_str" in header else None
@@ -205,7 +210,7 @@ def _read_csv_lines(
         for name, col in zip(header, cells, strict=True)
     }
     _check_values(rows.path, frame, lines)
-    return frame, _read_meta(rows.path), lines
+    return frame, meta if meta is not None else _read_meta(rows.path), lines
 
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -288,13 +293,20 @@ def read_keyed(
     from .spaces import get_space
 
     p = Path(path)
+    cache_key: tuple[str | None, str, tuple[int, int]] | None = None
     if p.suffix.lower() in PARQUET_SUFFIXES:
         frame, meta = read_parquet(p)
         lines: list[int] | None = None
     else:  # the space is known from the sidecar: junk fails at its first line, not after reading it all
         check_path(p, what)
-        early = get_space(space or str(_read_meta(p).get("space") or "nb201"))
-        frame, meta, lines = _read_csv_lines(p, ArchColumn(early))
+        digest, stamp = table_cache.file_digest(p)
+        meta = _read_meta(p, sha256=digest)
+        early_name = space or str(meta.get("space") or "nb201")
+        cached = table_cache.load(digest, early_name) if digest is not None else None
+        if cached is not None:  # this exact file was read and checked before (table_cache)
+            return cached, meta
+        cache_key = (digest, early_name, stamp)
+        frame, meta, lines = _read_csv_lines(p, ArchColumn(get_space(early_name)), meta)
     if "arch_str" not in frame:
         raise LogFormatError(
             str(p),
@@ -328,6 +340,8 @@ def read_keyed(
             str(p), line, f"{prefix}architecture {canon[dup[1]]} repeats {at}", f"{what} has one row per architecture"
         )
     frame["arch_str"] = np.asarray(canon, dtype=object)
+    if cache_key is not None and cache_key[0] is not None and archs and table_cache.unchanged(p, cache_key[2]):
+        table_cache.store(cache_key[0], cache_key[1], frame)
     return frame, meta
 
 

@@ -10,6 +10,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_table_cache(tmp_path_factory):
+    """Every test (and the CLI processes tests start) caches tables in a temp folder, not ~/.cache."""
+    old = os.environ.get("NASGCN_CACHE_DIR")
+    os.environ["NASGCN_CACHE_DIR"] = str(tmp_path_factory.mktemp("table_cache"))
+    yield
+    if old is None:
+        os.environ.pop("NASGCN_CACHE_DIR", None)
+    else:
+        os.environ["NASGCN_CACHE_DIR"] = old
+
+
 def reference_dir() -> Path:
     """``$NASGCN_REFERENCE_DATA`` or ``../shared/data`` beside the checkout."""
     env = os.environ.get("NASGCN_REFERENCE_DATA")

@@ -214,8 +214,20 @@ def macro_files(tmp_path_factory):
 
 def test_query_nbmacro_table_with_hardware_from_its_metadata(macro_files, capsys):
     table_csv, hw = macro_files
-    argv = ["query", str(table_csv), "--hardware", str(hw), "--max", "dev_latency=1.5", "--max", "flops_m=30",
-            "--top", "5", "--unique", "--json"]
+    argv = [
+        "query",
+        str(table_csv),
+        "--hardware",
+        str(hw),
+        "--max",
+        "dev_latency=1.5",
+        "--max",
+        "flops_m=30",
+        "--top",
+        "5",
+        "--unique",
+        "--json",
+    ]
     rows = _json(capsys, argv)
     assert len(rows) == 5 and len({r["iso_class"] for r in rows}) == 5
     table = LookupTable.read_csv(table_csv)

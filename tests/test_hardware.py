@@ -289,8 +289,11 @@ def test_nbmacro_table_reads_records_space_and_joins(tmp_path):
     ids = MACRO.all_ids()
     lat = 1.0 + MACRO.index_of(ids) % 13 / 10
     order = np.random.default_rng(0).permutation(MACRO.size)[:3000]
-    path = _write_csv(tmp_path / "m.csv", ["arch_str", "dev_latency"],
-                      [[f" {a} ", v] for a, v in zip(MACRO.decode(ids[order]), lat[order], strict=True)])
+    path = _write_csv(
+        tmp_path / "m.csv",
+        ["arch_str", "dev_latency"],
+        [[f" {a} ", v] for a, v in zip(MACRO.decode(ids[order]), lat[order], strict=True)],
+    )
     hw = HardwareTable.read(path, space="nbmacro")
     assert hw.space == "nbmacro" and hw.meta["space"] == "nbmacro" and len(hw) == 3000
     np.testing.assert_array_equal(hw.values("dev_latency", MACRO.decode(ids[order[:5]])), lat[order[:5]])
@@ -338,7 +341,9 @@ def test_fbnet_partial_table_keyed_by_string_with_class_aggregation(tmp_path):
     twin[:, 1:5] = [3, 3, 8, 2]  # the same two classes, other members
     archs = FBNET.decode(np.concatenate([ids, twin]))
     lat = np.arange(302, dtype=float)
-    path = _write_csv(tmp_path / "f.csv", ["arch_str", "dev_latency"], [[x, v] for x, v in zip(archs, lat, strict=True)])
+    path = _write_csv(
+        tmp_path / "f.csv", ["arch_str", "dev_latency"], [[x, v] for x, v in zip(archs, lat, strict=True)]
+    )
     keep = HardwareTable.read(path, space="fbnet")
     assert len(keep) == 302 and keep.space == "fbnet"
     np.testing.assert_array_equal(keep.values("dev_latency", archs), lat)
@@ -349,7 +354,9 @@ def test_fbnet_partial_table_keyed_by_string_with_class_aggregation(tmp_path):
     np.testing.assert_allclose(got[:2], [(0 + 300) / 2, (1 + 301) / 2])
     np.testing.assert_allclose(got[300:], got[:2])
     np.testing.assert_allclose(got[2:300], lat[2:300])
-    dup = _write_csv(tmp_path / "d.csv", ["arch_str", "dev_latency"], [[archs[5], 1.0], [archs[7], 1.0], [archs[5], 2.0]])
+    dup = _write_csv(
+        tmp_path / "d.csv", ["arch_str", "dev_latency"], [[archs[5], 1.0], [archs[7], 1.0], [archs[5], 2.0]]
+    )
     with pytest.raises(LogFormatError, match=r"d\.csv:4: .*repeats line 2"):
         HardwareTable.read(dup, space="fbnet")
 
@@ -357,12 +364,12 @@ def test_fbnet_partial_table_keyed_by_string_with_class_aggregation(tmp_path):
 def test_fbnet_lookup_of_100k_ids(tmp_path):
     """Correctness on a large probe; its speed is measured in benchmarks/, never in a timed test."""
     ids = FBNET.sample(5000, 0)
-    path = _write_csv(tmp_path / "f.csv", ["arch_str", "dev_latency"],
-                      [[x, float(i)] for i, x in enumerate(FBNET.decode(ids))])
+    path = _write_csv(
+        tmp_path / "f.csv", ["arch_str", "dev_latency"], [[x, float(i)] for i, x in enumerate(FBNET.decode(ids))]
+    )
     hw = HardwareTable.read(path, space="fbnet")
     probe = np.concatenate([FBNET.sample(95_000, 1), ids])
     hw.positions_of_ids(probe[:10])  # builds the index
     pos = hw.positions_of_ids(probe, by_class=True)
     np.testing.assert_array_equal(pos[-5000:], np.arange(5000))
     assert (pos[:95_000] == -1).mean() > 0.99
-

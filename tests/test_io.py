@@ -140,7 +140,10 @@ def test_output_dir_check(tmp_path):
         (["query", "t.csv", "--plot", "x.svg"], "--plot x.svg: this command cannot write .svg files (use .png)"),
         (["supernet", "train", "--out", "FILE"], "--out FILE is a file, not a folder"),
         (["supernet", "eval", "r", "--sample", "2", "--out", "e.parquet"], "cannot write .parquet"),
-        (["latency", "predict", "m.csv", "--save-model", "m.csv"], "--save-model m.csv: this command cannot write .csv"),
+        (
+            ["latency", "predict", "m.csv", "--save-model", "m.csv"],
+            "--save-model m.csv: this command cannot write .csv",
+        ),
         (["search", "m.pt", "--pareto-out", "DIR"], "--pareto-out DIR is a directory"),
     ],
 )

@@ -303,7 +303,9 @@ def test_cli_latency_predict_archs_on_fbnet(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "pass --archs" in err and "--save-model" in err
     # --save-model alone is fine; outputs never overwrite inputs
-    assert main(["latency", "predict", str(measured), "--space", "fbnet", "--save-model", str(tmp_path / "m2.npz")]) == 0
+    assert (
+        main(["latency", "predict", str(measured), "--space", "fbnet", "--save-model", str(tmp_path / "m2.npz")]) == 0
+    )
     assert main([*argv[:-1], str(measured), "--archs", str(tmp_path / "archs.csv")]) == 1
     assert "is the input FILE" in capsys.readouterr().err
     assert main([*argv, "--archs", str(tmp_path / "archs.csv"), "--save-model", str(tmp_path / "archs.csv")]) == 1
@@ -323,8 +325,13 @@ def test_cli_latency_predict_small_spaces(tmp_path, capsys):
     nbm = get_space("nbmacro")
     ids = nbm.all_ids()[::40]
     y = 1.0 + (ids * np.arange(1, 9)).sum(axis=1) / 10
-    (tmp_path / "m.csv").write_text("arch,x_latency\n" + "\n".join(f"{s},{v}" for s, v in zip(nbm.decode(ids), y, strict=True)))
-    assert main(["latency", "predict", str(tmp_path / "m.csv"), "--space", "nbmacro", "--out", str(tmp_path / "o.csv")]) == 0
+    (tmp_path / "m.csv").write_text(
+        "arch,x_latency\n" + "\n".join(f"{s},{v}" for s, v in zip(nbm.decode(ids), y, strict=True))
+    )
+    assert (
+        main(["latency", "predict", str(tmp_path / "m.csv"), "--space", "nbmacro", "--out", str(tmp_path / "o.csv")])
+        == 0
+    )
     frame, meta = read_csv(tmp_path / "o.csv")
     assert len(frame["arch_str"]) == nbm.size and meta["space"] == "nbmacro"
     np.testing.assert_allclose(

@@ -64,7 +64,9 @@ def test_concrete_masks_and_regularizer() -> None:
     with torch.no_grad():
         s.logits[0, 3] = 3.0
     assert float((s.sample_weights(2000)[0, 3] > 0.5).float().mean()) > 0.9
-    assert float(PgnasSampler(prior=0.5, entropy=0.0).regularizer().detach()) == pytest.approx(0.0, abs=1e-6)  # at prior
+    assert float(PgnasSampler(prior=0.5, entropy=0.0).regularizer().detach()) == pytest.approx(
+        0.0, abs=1e-6
+    )  # at prior
     assert s.regularizer().requires_grad
     keep = s.keep_probs()
     assert np.allclose(keep[:, 0], 0.5)  # none: no output to mask, stays at the prior

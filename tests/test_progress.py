@@ -25,8 +25,19 @@ def _log(tmp_path):
 def test_no_bar_in_a_log_file(tmp_path):
     """stderr to a file (not a TTY): the summary line, and not one carriage return."""
     log = _log(tmp_path)
-    cmd = [sys.executable, "-m", "predictor.cli", "fit", str(log), "--target", "acc", "--epochs", "20",
-           "--out", str(tmp_path / "m.pt")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "predictor.cli",
+        "fit",
+        str(log),
+        "--target",
+        "acc",
+        "--epochs",
+        "20",
+        "--out",
+        str(tmp_path / "m.pt"),
+    ]
     with open(tmp_path / "stderr.txt", "w") as err, open(tmp_path / "stdout.txt", "w") as out:
         subprocess.run(cmd, stdout=out, stderr=err, check=True)
     text = (tmp_path / "stderr.txt").read_text() + (tmp_path / "stdout.txt").read_text()

@@ -182,7 +182,9 @@ def test_cli_suggest_prior_pulls_picks_toward_the_experts(tmp_path):
     LookupTable.build(PRED, np.full(SPACE.size, 0.1)).to_csv(table)
     experts = tmp_path / "experts.txt"
     resnet_like = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|"
-    experts.write_text(resnet_like + "\n" + "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|\n")
+    experts.write_text(
+        resnet_like + "\n" + "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|\n"
+    )
     base, pulled = tmp_path / "a.csv", tmp_path / "b.csv"
     assert main(["suggest", str(table), "--k", "5", "--out", str(base)]) == 0
     argv = ["suggest", str(table), "--k", "5", "--prior", str(experts), "--prior-weight", "20", "--out", str(pulled)]
@@ -228,7 +230,9 @@ def test_cli_suggest_round_one_is_the_predicted_best_even_with_clusters(tmp_path
         for s, c in zip(SPACE.decode(labelled), np.arange(40) % 4, strict=True):
             fh.write(f"{s},{c}\n")
     out = tmp_path / "next.csv"
-    assert main(["suggest", str(table), "--k", "4", "--clusters", str(tmp_path / "clusters.csv"), "--out", str(out)]) == 0
+    assert (
+        main(["suggest", str(table), "--k", "4", "--clusters", str(tmp_path / "clusters.csv"), "--out", str(out)]) == 0
+    )
     rows = _rows(out)
     assert {r["rule"] for r in rows} == {"greedy"}
     assert [int(r["index"]) for r in rows] == acquire(PRED, 4).tolist()

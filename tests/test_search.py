@@ -98,9 +98,13 @@ def test_fbnet_constraints_margins_dedupe_front_and_seed():
     for i in front:
         assert not any(_dominates(crit[j], crit[i]) for j in np.flatnonzero(res.feasible))
     # seeded: same seed, same answer; another seed searches differently
-    again = search(FBNET, score, constraints={"flops_m": bound}, minimums={"params_m": 0.5}, budget=6000, random_state=0)
+    again = search(
+        FBNET, score, constraints={"flops_m": bound}, minimums={"params_m": 0.5}, budget=6000, random_state=0
+    )
     np.testing.assert_array_equal(again.ids, res.ids)
-    other = search(FBNET, score, constraints={"flops_m": bound}, minimums={"params_m": 0.5}, budget=6000, random_state=5)
+    other = search(
+        FBNET, score, constraints={"flops_m": bound}, minimums={"params_m": 0.5}, budget=6000, random_state=5
+    )
     assert not np.array_equal(other.ids[:2000], res.ids[:2000])
 
 
@@ -301,7 +305,9 @@ def test_cli_search_on_nbmacro_finds_the_exhaustive_best(macro_model, capsys):
 def test_cli_search_on_fbnet_respects_flops_and_front(fbnet_model, tmp_path, capsys):
     path, _ = fbnet_model
     argv = ["search", str(path), "--max", "flops_m=45", "--budget", "3000", "--seed", "1"]
-    rows = _json(capsys, [*argv, "--json", "--out", str(tmp_path / "top.csv"), "--pareto-out", str(tmp_path / "pf.csv")])
+    rows = _json(
+        capsys, [*argv, "--json", "--out", str(tmp_path / "top.csv"), "--pareto-out", str(tmp_path / "pf.csv")]
+    )
     front = _json(capsys, [*argv, "--json", "--pareto", "flops_m"])
     assert len(rows) == 10
     for r in rows + front:
@@ -336,8 +342,22 @@ def test_cli_search_refuses_other_spaces_and_bad_options(fbnet_model, macro_mode
     assert "--top" in capsys.readouterr().err
     # a full nbmacro hardware table works with the nbmacro model
     mpath, _ = macro_model
-    out = _json(capsys, ["search", str(mpath), "--hardware", str(tmp_path / "macro_hw.csv"),
-                         "--max", "dev_latency=3.0", "--budget", "400", "--json", "--top", "2"])
+    out = _json(
+        capsys,
+        [
+            "search",
+            str(mpath),
+            "--hardware",
+            str(tmp_path / "macro_hw.csv"),
+            "--max",
+            "dev_latency=3.0",
+            "--budget",
+            "400",
+            "--json",
+            "--top",
+            "2",
+        ],
+    )
     assert len(out) == 2 and all(r["dev_latency"] is not None and r["dev_latency"] <= 3.0 for r in out)
 
 
@@ -364,9 +384,27 @@ def test_cli_search_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["search", "--help"])
     text = capsys.readouterr().out
-    for opt in ("--hardware", "--max", "--min", "--top", "--json", "--z", "--kappa", "--budget", "--seed",
-                "--out", "--pareto-out", "--method", "--space", "--threads", "--iso", "--pareto", "--prior",
-                "--prior-weight", "--population"):
+    for opt in (
+        "--hardware",
+        "--max",
+        "--min",
+        "--top",
+        "--json",
+        "--z",
+        "--kappa",
+        "--budget",
+        "--seed",
+        "--out",
+        "--pareto-out",
+        "--method",
+        "--space",
+        "--threads",
+        "--iso",
+        "--pareto",
+        "--prior",
+        "--prior-weight",
+        "--population",
+    ):
         assert opt in text
 
 
@@ -428,8 +466,9 @@ def test_pareto_search_matches_the_exact_front_on_nbmacro_and_reports_hypervolum
     assert 0 < res.stats["hv_normalized"] <= 1
     # bounds by constraint domination: every front row is feasible
     bound = float(np.quantile(c["flops_m"], 0.3))
-    con = pareto_search(MACRO, score, pareto_costs=["params_m"], constraints={"flops_m": bound}, budget=800,
-                        random_state=1)
+    con = pareto_search(
+        MACRO, score, pareto_costs=["params_m"], constraints={"flops_m": bound}, budget=800, random_state=1
+    )
     assert con.pareto.size and (con.costs["flops_m"][con.pareto] <= bound).all()
     with pytest.raises(NasgcnError, match="at least one cost"):
         pareto_search(MACRO, score, pareto_costs=[])
@@ -476,8 +515,22 @@ def test_cli_search_pareto_is_nsga2_with_hypervolume_and_prior(macro_model, fbne
     # IRLAS prior from an experts file
     experts = tmp_path / "experts.txt"
     experts.write_text("# MobileNetV2-like stacks\n11111111\n11211121\n")
-    rows = _json(capsys, ["search", str(path), "--prior", str(experts), "--prior-weight", "1", "--budget", "300",
-                          "--json", "--top", "3"])
+    rows = _json(
+        capsys,
+        [
+            "search",
+            str(path),
+            "--prior",
+            str(experts),
+            "--prior-weight",
+            "1",
+            "--budget",
+            "300",
+            "--json",
+            "--top",
+            "3",
+        ],
+    )
     assert len(rows) == 3 and all("prior" in r for r in rows)
     assert main(["search", str(path), "--prior-weight", "1"]) == 1
     assert "--prior-weight needs --prior" in capsys.readouterr().err

@@ -60,9 +60,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="untested: the model's best cell for each (slot, op) no measured cell has; novel: edits of the "
         "best measured cell whose changes were tried least; random: random edits of it (default untested)",
     )
-    s.add_argument("--radius", type=int, default=1, help="edits from the best measured cell for novel/random/--local (default 1)")
     s.add_argument(
-        "--local", type=int, default=0, metavar="N", help="rank only near the N best measured cells first (default 0: off)"
+        "--radius", type=int, default=1, help="edits from the best measured cell for novel/random/--local (default 1)"
+    )
+    s.add_argument(
+        "--local",
+        type=int,
+        default=0,
+        metavar="N",
+        help="rank only near the N best measured cells first (default 0: off)",
     )
     s.add_argument(
         "--clusters",
@@ -151,7 +157,9 @@ def _read_clusters(path: str, sp) -> np.ndarray:
     log = read_log(path, metrics=["cluster"], space=sp.name)
     lab = np.asarray(log.metrics["cluster"], dtype=np.float64)
     if not np.all(lab == np.round(lab)) or (lab < 0).any():
-        raise NasgcnError(f"{path}: column 'cluster' must hold non-negative integers (a file from 'nasgcn supernet cluster')")
+        raise NasgcnError(
+            f"{path}: column 'cluster' must hold non-negative integers (a file from 'nasgcn supernet cluster')"
+        )
     return expand_clusters(sp.encode(log.arch_str.tolist()), lab.astype(np.int64), sp.name)
 
 
@@ -303,7 +311,9 @@ def _suggest(args: argparse.Namespace) -> int:
         print(f"only {picked.size} allowed architecture class(es) left")
     if pick is not None:
         how = "measured" if pick["measured"] else f"predicted, after lowering unmeasured ones by {bias:.3f}"
-        print(f"current pick: {pick['arch_str']}  {pick['value']:.3f} ({how}; optimism from {n_gaps} earlier suggestion(s))")
+        print(
+            f"current pick: {pick['arch_str']}  {pick['value']:.3f} ({how}; optimism from {n_gaps} earlier suggestion(s))"
+        )
     return 0
 
 

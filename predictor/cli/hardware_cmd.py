@@ -113,7 +113,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     q.add_argument("--json", action="store_true", help="print a JSON list of rows, best first")
     add_output_option(
-        q, "--plot", suffixes=PLOT, metavar="FILE.png", help="draw objective vs the first constrained cost with the picks (PNG)"
+        q,
+        "--plot",
+        suffixes=PLOT,
+        metavar="FILE.png",
+        help="draw objective vs the first constrained cost with the picks (PNG)",
     )
     q.set_defaults(func=_query)
 
@@ -136,7 +140,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device_option(m, what="device to time on")
     m.add_argument("--batch", type=int, default=1, help="batch size (latency is per batch)")
     pick = m.add_mutually_exclusive_group()
-    pick.add_argument("--sample", type=int, metavar="N", help="N random isomorphism classes (fbnet: architectures; default 100)")
+    pick.add_argument(
+        "--sample", type=int, metavar="N", help="N random isomorphism classes (fbnet: architectures; default 100)"
+    )
     pick.add_argument(
         "--all", action="store_true", help="every isomorphism class (nb201: 6,466 measurements; enumerable spaces only)"
     )
@@ -179,18 +185,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--space", default="nb201", help="search space of FILE's architectures (default nb201)")
     p.add_argument("--column", action="append", default=[], help="cost column(s) to model (default: all)")
     add_output_option(p, default=None, help="output CSV (written atomically; units in OUT.meta.json)")
-    p.add_argument("--archs", metavar="ARCHS.csv", default=None, help="predict only these architectures (a CSV "
-                   "with arch_str, arch_ids or arch), one output row each, in file order")
-    add_output_option(p, "--save-model", suffixes=(".npz",), metavar="MODEL.npz", default=None,
-                      help="also save the fitted table model (.npz, no pickles) for 'nasgcn search --hardware MODEL'")
-    p.add_argument("--method", choices=("auto", "table", "additive", "gcn"), default="auto",
-                   help="auto: table on chain spaces or with --save-model, additive otherwise")
-    p.add_argument("--loss", choices=("auto", "huber", "lad", "lsq"), default="auto",
-                   help="table method: robust Huber fit, median fit (lad) or plain least squares (lsq); auto "
-                   "(default): huber or lsq, whichever cross-validates better per column")
-    p.add_argument("--correction", choices=("auto", "none", "pairs", "gcn"), default="auto",
-                   help="table method: none, adjacent-layer pair terms (auto: when cross-validation says they help), "
-                   "or gcn: a GCN fitted on the log-ratio of measured to table cost (the non-additive part)")
+    p.add_argument(
+        "--archs",
+        metavar="ARCHS.csv",
+        default=None,
+        help="predict only these architectures (a CSV "
+        "with arch_str, arch_ids or arch), one output row each, in file order",
+    )
+    add_output_option(
+        p,
+        "--save-model",
+        suffixes=(".npz",),
+        metavar="MODEL.npz",
+        default=None,
+        help="also save the fitted table model (.npz, no pickles) for 'nasgcn search --hardware MODEL'",
+    )
+    p.add_argument(
+        "--method",
+        choices=("auto", "table", "additive", "gcn"),
+        default="auto",
+        help="auto: table on chain spaces or with --save-model, additive otherwise",
+    )
+    p.add_argument(
+        "--loss",
+        choices=("auto", "huber", "lad", "lsq"),
+        default="auto",
+        help="table method: robust Huber fit, median fit (lad) or plain least squares (lsq); auto "
+        "(default): huber or lsq, whichever cross-validates better per column",
+    )
+    p.add_argument(
+        "--correction",
+        choices=("auto", "none", "pairs", "gcn"),
+        default="auto",
+        help="table method: none, adjacent-layer pair terms (auto: when cross-validation says they help), "
+        "or gcn: a GCN fitted on the log-ratio of measured to table cost (the non-additive part)",
+    )
     p.add_argument("--ensemble", type=int, default=8, help="additive/gcn methods (nb201): ensemble members")
     p.add_argument("--epochs", type=int, default=200, help="GCN epochs")
     add_device_option(p, what="device of a GCN correction")
@@ -526,8 +555,9 @@ def _predict(args: argparse.Namespace) -> int:
     if method == "auto":
         method = "table" if isinstance(space, ChainSpace) or args.save_model else "additive"
     if args.save_model and method != "table":
-        raise NasgcnError(f"--save-model saves the table model; --method {method} models cannot be saved (use "
-                          "--method table)")
+        raise NasgcnError(
+            f"--save-model saves the table model; --method {method} models cannot be saved (use --method table)"
+        )
     if args.out and not args.archs and not space.enumerable:
         raise NasgcnError(
             f"space {space.name!r} has {space.size:.3e} architectures and cannot be listed: pass --archs ARCHS.csv "

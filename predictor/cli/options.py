@@ -168,7 +168,13 @@ class _OutputAction(argparse.Action):
         super().__init__(*args, **kwargs)
         self.suffixes, self.kind = suffixes, kind
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         setattr(namespace, self.dest, values)
         checks = [c for c in getattr(namespace, "_output_checks", []) if c[0] != self.dest]
         checks.append((self.dest, option_string or self.option_strings[0], self.suffixes, self.kind))
@@ -202,7 +208,9 @@ def _leaf_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> a
     return parser
 
 
-def _inputs(parser: argparse.ArgumentParser | None, args: argparse.Namespace, outputs: set[str]) -> list[tuple[str, str]]:
+def _inputs(
+    parser: argparse.ArgumentParser | None, args: argparse.Namespace, outputs: set[str]
+) -> list[tuple[str, str]]:
     """(name as the user sees it, path) of every other argument whose value is an existing file."""
     if parser is None:
         return []

@@ -355,9 +355,19 @@ def _table(args: argparse.Namespace) -> int:
         table.columns["measured"] = mask
     table.columns["extrapolated"] = extrapolated
     table.save(args.out)
+    _prime_cache(args.out)
     _log_extrapolation(est, pred, extrapolated, "the table")
     print(f"wrote {len(table):,} rows to {args.out} (target {est.target_}, model {args.model})")
     return 0
+
+
+def _prime_cache(path: str) -> None:
+    """Read the new table back once, so that its first ``nasgcn query`` finds it checked (table_cache)."""
+    from ..table import PARQUET_SUFFIXES, read_keyed
+    from ..table_cache import cache_dir
+
+    if cache_dir() is not None and not path.lower().endswith(PARQUET_SUFFIXES):
+        read_keyed(path)
 
 
 def _refuse_non_finite(model: str, pred, std, space) -> None:

@@ -90,7 +90,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--population", type=int, default=None, metavar="N", help="evolution (or NSGA-II) population (default: auto)"
     )
-    s.add_argument("--batch", type=int, default=None, metavar="N", help="children scored per generation (default: auto)")
+    s.add_argument(
+        "--batch", type=int, default=None, metavar="N", help="children scored per generation (default: auto)"
+    )
     add_seed_option(s, what="random seed of the search")
     s.add_argument(
         "--pareto",

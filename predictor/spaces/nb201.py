@@ -229,7 +229,6 @@ class NB201Space(SearchSpace):
         out[:, -1] = len(NODE_TYPES) - 1
         return out
 
-
     # ----- exact costs -----------------------------------------------------------
     def macro_defaults(self) -> dict[str, Any]:
         from .nb201_costs import MacroConfig
