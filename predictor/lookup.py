@@ -164,15 +164,33 @@ class LookupTable(ColumnTable):
         minimums: Mapping[str, float] | None = None,
         exclude_dead: bool = False,
         minimize: bool = False,
+        min_distance: int = 0,
+        clusters: np.ndarray | None = None,
     ) -> "LookupTable":
         """The best ``top_k`` rows under upper-bound ``constraints``, best first.
 
         Example: ``table.query(constraints={"pixel3_latency": 5.0, "flops_m": 100}, unique=True)``.
         ``z`` is the safety margin: a column ``c`` with a ``c_std`` column must satisfy
         ``c + z * c_std <= budget``. NaN costs (target cannot run it) never qualify.
+        A diverse short list to retrain: ``min_distance=D`` keeps rows that differ from every
+        better kept row in at least ``D`` slots; ``clusters`` (one label per architecture of the
+        space, e.g. :func:`predictor.proposals.read_clusters`) takes each cluster's best first.
         """
         from .query import query
 
+        ops = groups = None
+        if min_distance > 0 or clusters is not None:
+            from .spaces import get_space
+
+            sp = get_space(self.space)
+            ops = sp.encode(self.columns["arch_str"].tolist())
+            if clusters is not None:
+                labels = np.asarray(clusters, dtype=np.int64).reshape(-1)
+                if labels.shape[0] != sp.size:
+                    raise NasgcnError(
+                        f"clusters has {labels.shape[0]} labels, expected one per architecture ({sp.size})"
+                    )
+                groups = labels[sp.index_of(ops)]
         rows = query(
             self.columns,
             maximize=maximize,
@@ -183,6 +201,9 @@ class LookupTable(ColumnTable):
             z=z,
             exclude_dead=exclude_dead,
             minimize=minimize,
+            min_distance=min_distance,
+            ops=ops,
+            groups=groups,
         )
         out = self.take(rows)
         out.meta["query"] = {
@@ -193,6 +214,8 @@ class LookupTable(ColumnTable):
             "top_k": top_k,
             "unique": unique,
             "z": z,
+            "min_distance": min_distance,
+            "clusters": clusters is not None,
         }
         return out
 

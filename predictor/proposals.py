@@ -328,6 +328,21 @@ def round_plan(
     return steps
 
 
+def read_clusters(path: str, space: str) -> np.ndarray:
+    """Whole-space cluster labels from a CLUSTERS.csv (``arch_str``, ``cluster``; ``nasgcn supernet cluster``)."""
+    from .logs import read_log
+
+    log = read_log(path, metrics=["cluster"], space=space)
+    lab = np.asarray(log.metrics["cluster"], dtype=np.float64)
+    if not np.all(lab == np.round(lab)) or (lab < 0).any():
+        raise NasgcnError(
+            f"{path}: column 'cluster' must hold non-negative integers (a file from 'nasgcn supernet cluster')"
+        )
+    from .spaces import get_space
+
+    return expand_clusters(get_space(space).encode(log.arch_str.tolist()), lab.astype(np.int64), space)
+
+
 def expand_clusters(labelled_ids: np.ndarray, labels: np.ndarray, space: str, block: int = 2048) -> np.ndarray:
     """One cluster label per architecture of the space, from labels of some of them.
 
@@ -348,10 +363,6 @@ def expand_clusters(labelled_ids: np.ndarray, labels: np.ndarray, space: str, bl
         )
     all_ids = sp.all_ids()
     out = np.empty(sp.size, dtype=np.int64)
-    for lo in range(0, sp.size, block):
-        dist = (all_ids[lo : lo + block, None, :] != lab_ids[None, :, :]).sum(2)  # (B, L)
-        best = dist.min(1, keepdims=True)
-        out[lo : lo + block] = np.where(dist == best, lab[None, :], np.iinfo(np.int64).max).min(1)
     cls = sp.iso_class(all_ids)
     lab_cls = sp.iso_class(lab_ids)
     order = np.argsort(lab_cls, kind="stable")  # first labelled member of each class
@@ -359,4 +370,10 @@ def expand_clusters(labelled_ids: np.ndarray, labels: np.ndarray, space: str, bl
     pos = np.searchsorted(uniq, cls)
     hit = (pos < uniq.size) & (uniq[np.minimum(pos, uniq.size - 1)] == cls)
     out[hit] = lab[order][first][pos[hit]]
+    miss = np.flatnonzero(~hit)  # only these need the nearest labelled architecture
+    for lo in range(0, miss.size, block):
+        rows = miss[lo : lo + block]
+        dist = (all_ids[rows, None, :] != lab_ids[None, :, :]).sum(2)  # (B, L)
+        best = dist.min(1, keepdims=True)
+        out[rows] = np.where(dist == best, lab[None, :], np.iinfo(np.int64).max).min(1)
     return out

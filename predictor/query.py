@@ -84,11 +84,20 @@ def query(
     exclude_dead: bool = False,
     minimize: bool = False,
     iso_column: str = "iso_class",
+    min_distance: int = 0,
+    ops: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """Row indices of the best ``top_k`` feasible rows, best first.
 
     ``unique`` keeps one row per isomorphism class (its best member). Ties break by
     row order. ``minimize=True`` ranks ascending (e.g. the fastest architectures).
+
+    Diverse top-k (a short list to retrain should not hold near-copies of one cell):
+    ``min_distance=D`` keeps a row only if its op ids (``ops``, one row of slot ids per
+    table row) differ in at least ``D`` slots from every row kept before it; ``groups``
+    (one label per row, e.g. DC-NAS clusters; negative = none) takes each group's best
+    first, best group first, then each group's second best, and so on.
     """
     score = _column(columns, maximize, "objective")
     _finite_objective(score, maximize)
@@ -101,6 +110,14 @@ def query(
     k = rows.size if top_k is None else int(top_k)
     if k <= 0:
         return rows[:0]
+    if min_distance > 0 or groups is not None:
+        for name, arr in (("ops", ops), ("groups", groups)):
+            if arr is not None and len(arr) != len(score):
+                raise NasgcnError(f"{name} has {len(arr)} rows, expected one per table row ({len(score)})")
+        iso = np.asarray(columns[iso_column]) if unique and iso_column in columns else None
+        if unique and iso is None:
+            raise NasgcnError(f"unique=True needs an {iso_column!r} column; available: {', '.join(columns)}")
+        return _diverse(rows, score[rows], k, iso, ops, min_distance, groups)
     s = score[rows]
     if unique:
         if iso_column not in columns:
@@ -114,6 +131,43 @@ def query(
                 return rows[cand[np.sort(first)][:k]]
             m = min(rows.size, 4 * m)
     return rows[_top(s, min(k, rows.size))]
+
+
+def _diverse(
+    rows: np.ndarray,
+    s: np.ndarray,
+    k: int,
+    iso: np.ndarray | None,
+    ops: np.ndarray | None,
+    min_distance: int,
+    groups: np.ndarray | None,
+) -> np.ndarray:
+    """The greedy diverse top ``k`` of ``rows`` (scores ``s``): see :func:`query`."""
+    order = rows[np.lexsort((rows, -s))]  # best first, ties by row
+    if iso is not None:  # each class's best member only
+        _, first = np.unique(iso[order], return_index=True)
+        order = order[np.sort(first)]
+    if groups is not None:
+        g = np.asarray(groups, dtype=np.int64).reshape(-1)[order]
+        order, g = order[g >= 0], g[g >= 0]
+        # rank within the group (0 = its best), then by score: each group's best, best group first
+        by_group = np.lexsort((np.arange(order.size), g))
+        starts = np.r_[0, np.flatnonzero(np.diff(g[by_group])) + 1]
+        rank_in = np.empty(order.size, dtype=np.int64)
+        rank_in[by_group] = np.arange(order.size) - np.repeat(starts, np.diff(np.r_[starts, order.size]))
+        order = order[np.lexsort((np.arange(order.size), rank_in))]
+    if min_distance <= 0:
+        return order[:k]
+    if ops is None:
+        raise NasgcnError("min_distance needs the op ids of the rows (ops)")
+    ops = np.asarray(ops)
+    chosen: list[int] = []
+    for r in order:  # k kept rows at most: each candidate is one (k, slots) comparison
+        if not chosen or ((ops[chosen] != ops[r]).sum(1) >= min_distance).all():
+            chosen.append(int(r))
+            if len(chosen) == k:
+                break
+    return np.asarray(chosen, dtype=np.int64)
 
 
 def _top(score: np.ndarray, m: int) -> np.ndarray:

@@ -148,19 +148,10 @@ def _measured(table, sp, rows) -> tuple[np.ndarray, np.ndarray]:
     return rows[mask], np.asarray(table["pred"], dtype=np.float64)[mask]
 
 
-def _read_clusters(path: str, sp) -> np.ndarray:
-    """Whole-space cluster labels from a CLUSTERS.csv (arch_str, cluster)."""
-    from ..errors import NasgcnError
-    from ..logs import read_log
-    from ..proposals import expand_clusters
+def _read_clusters(path: str, space: str) -> np.ndarray:
+    from ..proposals import read_clusters
 
-    log = read_log(path, metrics=["cluster"], space=sp.name)
-    lab = np.asarray(log.metrics["cluster"], dtype=np.float64)
-    if not np.all(lab == np.round(lab)) or (lab < 0).any():
-        raise NasgcnError(
-            f"{path}: column 'cluster' must hold non-negative integers (a file from 'nasgcn supernet cluster')"
-        )
-    return expand_clusters(sp.encode(log.arch_str.tolist()), lab.astype(np.int64), sp.name)
+    return read_clusters(path, space)
 
 
 def _history_bias(paths: list[str], measured_idx, measured_y, sp, spread: float) -> tuple[float, int]:
@@ -233,7 +224,7 @@ def _suggest(args: argparse.Namespace) -> int:
     feasible = in_space(feasible_mask(table.columns, upper, lower, z=args.z), False)
     done = [s for path in args.exclude for s in read_log(path, metrics=[], space=sp.name).arch_str.tolist()]
     m_idx, m_y = _measured(table, sp, rows)
-    clusters = _read_clusters(args.clusters, sp) if args.clusters else None
+    clusters = _read_clusters(args.clusters, sp.name) if args.clusters else None
     scheduled = sp.index_of(sp.encode(done)) if done else np.zeros(0, dtype=np.int64)
     calibrated = bool(np.isfinite(m_y).any())
     prior = prior_from_args(args, sp)

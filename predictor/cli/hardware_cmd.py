@@ -109,6 +109,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print the Pareto front (objective vs one or two costs) among feasible rows instead of the top K",
     )
     q.add_argument(
+        "--min-distance",
+        type=int,
+        default=0,
+        metavar="D",
+        help="a diverse short list to retrain: each row differs from every better row in at least D slots "
+        "(edges or layers; default 0: off; 2 is what benchmarks/search_strategies.py measured best)",
+    )
+    q.add_argument(
+        "--clusters",
+        metavar="CLUSTERS.csv",
+        help="DC-NAS clusters (arch_str, cluster; 'nasgcn supernet cluster'): each cluster's best first, best "
+        "cluster first; unlabelled architectures take their nearest labelled one's cluster",
+    )
+    q.add_argument(
         "--columns", default="", metavar="COL[,COL]", help="extra columns to print (unknown names are refused)"
     )
     q.add_argument("--json", action="store_true", help="print a JSON list of rows, best first")
@@ -263,10 +277,19 @@ def _query(args: argparse.Namespace) -> int:
             raise NasgcnError(f"unknown column {col!r}; available columns: {', '.join(table.columns)}")
     if args.top < 1:
         raise NasgcnError(f"--top must be >= 1, got {args.top}")
+    if args.min_distance < 0:
+        raise NasgcnError(f"--min-distance must be >= 0, got {args.min_distance}")
     pareto_cols = [c.strip() for c in args.pareto.split(",") if c.strip()] if args.pareto else []
     for col in pareto_cols:
         if col not in table.columns:
             raise NasgcnError(f"unknown --pareto column {col!r}; available columns: {', '.join(table.columns)}")
+    if pareto_cols and (args.min_distance or args.clusters):
+        raise NasgcnError("--pareto returns the whole front: it takes no --min-distance or --clusters")
+    clusters = None
+    if args.clusters:
+        from ..proposals import read_clusters
+
+        clusters = read_clusters(args.clusters, space)
     extra = [c.strip() for c in args.columns.split(",") if c.strip()]
     unknown = [c for c in extra if c not in table.columns]
     if unknown:
@@ -296,13 +319,20 @@ def _query(args: argparse.Namespace) -> int:
             z=args.z,
             exclude_dead=args.exclude_dead,
             minimize=args.minimize,
+            min_distance=args.min_distance,
+            clusters=clusters,
         )
         picks.meta["query"]["top_k"] = args.top
+        if clusters is not None:
+            from ..spaces import get_space
+
+            sp = get_space(space)
+            picks.columns["cluster"] = clusters[sp.index_of(sp.encode(picks.columns["arch_str"].tolist()))]
         _add_ranks(picks, args.maximize, len(picks) > args.top, args.top, descending=not args.minimize)
     shown = ["rank", "arch_str", "pred", args.maximize, *upper, *lower, *pareto_cols]
     shown += extra
     shown += [f"{c}_std" for c in [*upper, *lower] if f"{c}_std" in table.columns]
-    shown += ["pred_std", "iso_class", "tied", "extrapolated", "measured"]
+    shown += ["pred_std", "iso_class", "cluster", "tied", "extrapolated", "measured"]
     cols = [c for i, c in enumerate(shown) if c in picks.columns and c not in shown[:i]]
     rows = picks.records(cols)
     _log_extrapolated(picks, table)
