@@ -167,6 +167,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     sel.add_argument("--all", action="store_true", help="every architecture (nb201: 15,625; small spaces only)")
     add_output_option(e, required=True, help="evaluation log CSV (written atomically; + .meta.json)")
+    e.add_argument(
+        "--surviving",
+        action="store_true",
+        help="a hopnas run: only architectures made of the ops it kept (--sample/--unique/--all draw there; "
+        "--archs outside it are refused)",
+    )
     add_max_val_images_option(e)
     e.add_argument("--batch-size", type=int, default=500, help="evaluation batch size (500)")
     e.add_argument("--recalibrate-batches", type=int, default=4, help="BN recalibration batches if tracked (4)")
@@ -442,9 +448,7 @@ def _split(args: argparse.Namespace) -> int:
     names = ", ".join(m["dir"] for m in split.members)
     print(f"split of {split.manifest['parent']['checkpoint']} on {split.manifest['slot_names']}: {names}")
     if not args.plan_only:
-        done = train_split(
-            args.out, args.member, args.jobs, not args.no_progress, args.threads, device=args.device
-        )
+        done = train_split(args.out, args.member, args.jobs, not args.no_progress, args.threads, device=args.device)
         left = split.unfinished()
         print(f"trained {len(done)} sub-supernet(s); {len(left)} unfinished: {left or 'none'}")
     from .distributed import cleanup
@@ -514,6 +518,36 @@ def _cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _surviving(args: argparse.Namespace, space: Any) -> Any:
+    """The kept-ops mask for ``--surviving`` (refused on runs that prune nothing); else a hint, once."""
+    import logging
+
+    import numpy as np
+
+    from predictor.errors import NasgcnError
+
+    from .fewshot import is_split
+    from .posterior import surviving_ops
+
+    alive = None if is_split(args.run_dir) else surviving_ops(args.run_dir)
+    if args.surviving and alive is None:
+        raise NasgcnError(
+            f"{args.run_dir}: --surviving needs a run that pruned ops (nasgcn supernet train --sampler hopnas)"
+        )
+    if alive is None:
+        return None
+    kept = float(np.prod(alive.sum(1).astype(np.float64)))
+    if not args.surviving:
+        logging.getLogger(__name__).info(
+            "%s kept %.0f of %.0f architectures' ops (HOPNAS); --surviving evaluates only those",
+            args.run_dir,
+            kept,
+            float(space.size),
+        )
+        return None
+    return alive
+
+
 def _eval(args: argparse.Namespace) -> int:
     import os
 
@@ -543,12 +577,14 @@ def _eval(args: argparse.Namespace) -> int:
     del ckpt
     if fixed:
         fixed = {k: list(space.ops).index(v) if isinstance(v, str) else int(v) for k, v in fixed.items()}
+    allowed = _surviving(args, space)
+    kw = {"fixed": fixed, "space": space, "allowed": allowed}
     if args.sample is not None:
-        ids = select_archs("sample", args.sample, seed=args.seed, fixed=fixed, space=space)
+        ids = select_archs("sample", args.sample, seed=args.seed, **kw)
     elif args.archs:
-        ids = select_archs("list", archs_file=args.archs, fixed=fixed, space=space)
+        ids = select_archs("list", archs_file=args.archs, **kw)
     else:
-        ids = select_archs("unique" if args.unique else "all", fixed=fixed, space=space)
+        ids = select_archs("unique" if args.unique else "all", **kw)
     result = evaluate_run(
         args.run_dir,
         ids,

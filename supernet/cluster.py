@@ -171,9 +171,7 @@ def cluster_features(features: np.ndarray, k: int, seed: int = 0) -> tuple[np.nd
 MERGES = ("score", "cluster_mean", "zscore")
 
 
-def select_by_cluster(
-    scores: np.ndarray, clusters: np.ndarray, top: int = 10, merge: str = "score"
-) -> np.ndarray:
+def select_by_cluster(scores: np.ndarray, clusters: np.ndarray, top: int = 10, merge: str = "score") -> np.ndarray:
     """Indices of the DC-NAS picks: rank within each cluster, merge the winners (module docstring).
 
     Round ``r`` holds every cluster's ``r``-th best; rounds are concatenated and the first ``top``

@@ -148,29 +148,40 @@ def select_archs(
     seed: int = 0,
     fixed: dict[int, int] | None = None,
     space: str | SearchSpace = "nb201",
+    allowed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Op ids to evaluate: ``sample`` (n distinct, seeded), ``list`` (a file), ``unique`` or ``all``.
 
     ``fixed`` (slot -> op id, a few-shot sub-supernet's sub-space) restricts the choice
-    to that sub-space; listed architectures outside it are an error. ``unique`` and ``all``
-    need an enumerable space; ``sample`` works on any (large spaces are sampled, not listed).
+    to that sub-space; listed architectures outside it are an error. ``allowed`` (a
+    ``(slots, ops)`` mask, e.g. the ops a HOPNAS run kept) restricts every slot to its allowed
+    ops in the same way. ``unique`` and ``all`` need an enumerable space; ``sample`` works on
+    any (large spaces are sampled, not listed).
     """
     space = get_space(space)
     fixed = {int(k): int(v) for k, v in (fixed or {}).items()}
+    mask = None if allowed is None else np.asarray(allowed, dtype=bool)
+    if mask is not None and (mask.shape != (space.num_slots, len(space.ops)) or not mask.any(1).all()):
+        raise NasgcnError(f"allowed ops must be a (slots, ops) mask with an op in every slot, got shape {mask.shape}")
 
     def inside(ids: np.ndarray) -> np.ndarray:
         ok = np.ones(len(ids), dtype=bool)
         for slot, op in fixed.items():
             ok &= ids[:, slot] == op
+        if mask is not None:
+            ok &= mask[np.arange(ids.shape[1]), ids].all(1)
         return ok
+
+    restricted = bool(fixed) or mask is not None
 
     if how == "list":
         ids = read_arch_list(archs_file, space)
         bad = np.flatnonzero(~inside(ids))
         if len(bad):
+            what = f"fixed slots {fixed}" if fixed else "the ops the run kept"
             raise NasgcnError(
                 f"{archs_file}: {len(bad)} architecture(s) lie outside the supernet's sub-space "
-                f"(fixed slots {fixed}), e.g. {space.format(ids[bad[0]])}"
+                f"({what}), e.g. {space.format(ids[bad[0]])}"
             )
         return ids
     if how in ("unique", "all") and not space.enumerable:
@@ -185,7 +196,7 @@ def select_archs(
     elif how == "sample":
         if not n or n < 1:
             raise NasgcnError("--sample needs a positive number of architectures")
-        if not fixed:
+        if not restricted:
             if n > space.size:
                 raise NasgcnError(f"cannot sample {n} distinct architectures from {space.size}")
             return space.sample(n, np.random.default_rng(seed), unique=True)
@@ -193,6 +204,11 @@ def select_archs(
             rng, rows, seen = np.random.default_rng(seed), [], set()
             for _ in range(100):
                 draw = space.sample(2 * n, rng)
+                if mask is not None:  # a disallowed op is redrawn among the slot's allowed ones
+                    for slot in range(draw.shape[1]):
+                        ok = np.flatnonzero(mask[slot])
+                        bad = ~mask[slot, draw[:, slot]]
+                        draw[bad, slot] = rng.choice(ok, int(bad.sum()))
                 for slot, op in fixed.items():
                     draw[:, slot] = op
                 for row in draw:
@@ -209,7 +225,7 @@ def select_archs(
         return pool[np.sort(np.random.default_rng(seed).choice(len(pool), n, replace=False))]
     else:
         raise NasgcnError(f"unknown selection {how!r}")
-    return ids[inside(ids)] if fixed else ids
+    return ids[inside(ids)] if restricted else ids
 
 
 def read_arch_list(path: str | Path | None, space: str | SearchSpace = "nb201") -> np.ndarray:

@@ -213,7 +213,9 @@ class Split:
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise NasgcnError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}; rebuild with nasgcn supernet split)") from None
+            raise NasgcnError(
+                f"{path}:{exc.lineno}: not valid JSON ({exc.msg}; rebuild with nasgcn supernet split)"
+            ) from None
         if manifest.get("format") != FORMAT:
             raise NasgcnError(f"{path}: not a nasgcn split manifest (format {FORMAT})")
         return cls(root, manifest)
@@ -313,7 +315,12 @@ def plan_split(
     manifest = {
         "format": FORMAT,
         "space": space.name,
-        "parent": {"run": str(run.resolve()), "relative": os.path.relpath(run.resolve(), out.resolve()), "checkpoint": ckpt["checkpoint_id"], "epoch": int(ckpt["epoch"])},
+        "parent": {
+            "run": str(run.resolve()),
+            "relative": os.path.relpath(run.resolve(), out.resolve()),
+            "checkpoint": ckpt["checkpoint_id"],
+            "epoch": int(ckpt["epoch"]),
+        },
         "slots": slots,
         "slot_names": [space.slot_names[s] if space.slot_names else f"slot {s}" for s in slots],
         "groups": len(parts),

@@ -128,9 +128,7 @@ def posterior_run(
     """Draw ``n`` architectures from the run's posterior, score them like ``supernet eval``, write the log."""
     probs, info = load_posterior(run_dir, space)
     ids = sample_posterior(probs, n, seed)
-    result = evaluate_run(
-        run_dir, ids, out, max_images, batch_size, device, data_root, progress=progress, jobs=jobs
-    )
+    result = evaluate_run(run_dir, ids, out, max_images, batch_size, device, data_root, progress=progress, jobs=jobs)
     logp = np.log(np.clip(probs[np.arange(probs.shape[0]), ids], 1e-300, None)).sum(1)
     result.protocol["posterior"] = {**info, "seed": seed, "draws": int(n)}
     result.protocol["posterior_log_prob"] = np.round(logp, 6).tolist()

@@ -121,3 +121,52 @@ def test_family_rounds_draw_families_evenly() -> None:
     skip = s.space.skip_op
     assert (uniform == skip).mean() == pytest.approx(1 / 9, abs=0.02)
     assert (even == skip).mean() == pytest.approx(1 / 2, abs=0.03)
+
+
+def test_eval_surviving_scores_only_the_kept_space(tmp_path: Path, caplog, capsys) -> None:
+    import logging
+
+    from predictor.cli.main import main
+    from predictor.logs import read_log
+    from predictor.spaces import get_space
+
+    opts = {"prune_start": 0.5, "fine_start": 0.5, "k": 0.1, "prune_paths": 24, "prune_images": 64, "min_paths": 3}
+    alive = train_supernet(cfg(epochs=2, sampler_options=opts), tmp_path / "run").sampler.alive
+    assert (~alive).any()
+    sp = get_space("nb201")
+    run, out = str(tmp_path / "run"), str(tmp_path / "evals.csv")
+    common = ["--max-val-images", "32", "--batch-size", "32", "--quiet"]
+    assert main(["supernet", "eval", run, "--surviving", "--sample", "6", "--out", out, *common]) == 0
+    ids = sp.encode(read_log(out, metrics=["supernet_acc"]).arch_str.tolist())
+    assert len(ids) == 6 and alive[np.arange(6), ids].all()
+    outside = sp.all_ids()[~alive[np.arange(6), sp.all_ids()].all(1)][:2]
+    (tmp_path / "out.txt").write_text("\n".join(sp.decode(outside)) + "\n")
+    assert main(["supernet", "eval", run, "--surviving", "--archs", str(tmp_path / "out.txt"), "--out", out, *common])
+    assert "lie outside the supernet's sub-space (the ops the run kept)" in capsys.readouterr().err
+    with caplog.at_level(logging.INFO):  # without --surviving: the whole space, and a hint
+        assert main(["supernet", "eval", run, "--archs", str(tmp_path / "out.txt"), "--out", out, *common]) == 0
+    assert "--surviving evaluates only those" in caplog.text
+
+
+def test_surviving_is_refused_on_a_run_that_prunes_nothing(tmp_path: Path, capsys) -> None:
+    from predictor.cli.main import main
+
+    train_supernet(cfg(epochs=1, sampler="uniform", sampler_options={}), tmp_path / "run")
+    rc = main(
+        ["supernet", "eval", str(tmp_path / "run"), "--surviving", "--sample", "3", "--out", str(tmp_path / "e.csv")]
+    )
+    assert rc != 0 and "--surviving needs a run that pruned ops" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("space", ["nb201", "fbnet"])
+def test_select_archs_within_allowed_ops(space: str) -> None:
+    from predictor.spaces import get_space
+    from supernet.evaluate import select_archs
+
+    sp = get_space(space)
+    allowed = np.ones((sp.num_slots, len(sp.ops)), dtype=bool)
+    allowed[0, 0] = allowed[1, :-1] = False
+    ids = select_archs("sample", 50, seed=1, space=sp, allowed=allowed)
+    assert len(np.unique(ids, axis=0)) == 50 and allowed[np.arange(sp.num_slots), ids].all()
+    with pytest.raises(NasgcnError, match="a .slots, ops. mask"):
+        select_archs("sample", 5, space=sp, allowed=allowed[:, :1] & False)

@@ -265,8 +265,10 @@ class HopnasSampler(DropoutSampler):
             "ops": list(self.space.ops),
             "slots": list(self.space.slot_names),
             "alive": self.alive.astype(int).tolist(),
-            "surviving": {self.space.slot_names[s]: [self.space.ops[o] for o in np.flatnonzero(a)]
-                          for s, a in enumerate(self.alive)},  # fmt: skip
+            "surviving": {
+                self.space.slot_names[s]: [self.space.ops[o] for o in np.flatnonzero(a)]
+                for s, a in enumerate(self.alive)
+            },  # fmt: skip
             "events": list(self.events),
             "eval_images": int(self.eval_images),
         }

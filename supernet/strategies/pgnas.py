@@ -92,7 +92,9 @@ class PgnasSampler(ArchSampler):
         self.live = np.ones(self.num_ops, dtype=bool)
         self.live[self.zero_ops] = False  # ops with an output to mask
         self.mask = np.tile(self.live, (self.num_slots, 1))  # the mixture every step runs
-        self.logits = torch.nn.Parameter(torch.full((self.num_slots, self.num_ops), math.log(init_keep / (1 - init_keep))))
+        self.logits = torch.nn.Parameter(
+            torch.full((self.num_slots, self.num_ops), math.log(init_keep / (1 - init_keep)))
+        )
         self.optimizer = torch.optim.Adam([self.logits], lr=logit_lr)
         self.gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + 17)
         self._live_t = torch.from_numpy(self.live)
