@@ -74,20 +74,36 @@ _REGISTRY: dict[str, type[ArchSampler]] = {}
 _PARAMS: dict[str, dict[str, Any]] = {}
 
 
-def register_sampler(name: str, params: Mapping[str, Any] | None = None) -> Callable[[type], type]:
-    """Class decorator: register a sampler/strategy as ``name`` with its tunable ``params`` (name -> default).
+def register_sampler(name: str) -> Callable[[type], type]:
+    """Class decorator: register a sampler/strategy as ``name``.
 
-    The class is built as ``cls(seed, space=..., **params)``; ``params`` are what a run config's
-    ``sampler_options`` (and ``max_drop``, for strategies that take it) may set.
+    The class is built as ``cls(seed, space=..., **params)``. Its tunable params (what a run
+    config's ``sampler_options``, and ``max_drop`` for strategies that take it, may set) are the
+    keyword parameters of its ``__init__`` other than ``seed`` and ``space``, with their defaults,
+    so the registry cannot drift from the constructor.
     """
 
     def deco(cls: type) -> type:
+        params = _init_params(cls)  # first: a class that cannot be registered leaves no trace
         cls.name = name
         _REGISTRY[name] = cls
-        _PARAMS[name] = dict(params or {})
+        _PARAMS[name] = params
         return cls
 
     return deco
+
+
+def _init_params(cls: type) -> dict[str, Any]:
+    import inspect
+
+    out: dict[str, Any] = {}
+    for pname, param in inspect.signature(cls.__init__).parameters.items():
+        if pname in ("self", "seed", "space") or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.default is param.empty:
+            raise TypeError(f"sampler {cls.__name__}: parameter {pname!r} needs a default")
+        out[pname] = param.default
+    return out
 
 
 def sampler_names() -> tuple[str, ...]:
@@ -196,7 +212,7 @@ class ArchSampler:
         return f"{type(self).__name__}(seed={self.seed}, space={self.space.name!r})"
 
 
-@register_sampler("uniform", params={})
+@register_sampler("uniform")
 class UniformSampler(ArchSampler):
     """Uniform single path (SPOS): each slot's op drawn uniformly (one architecture per step)."""
 
@@ -206,7 +222,7 @@ class UniformSampler(ArchSampler):
         return [tuple(int(i) for i in self.rng.integers(0, self.num_ops, self.num_slots))]
 
 
-@register_sampler("balanced", params={})
+@register_sampler("balanced")
 class BalancedSampler(ArchSampler):
     """Depth-balanced single path: uniform over depth groups, then uniform inside the group.
 
@@ -248,7 +264,7 @@ class BalancedSampler(ArchSampler):
         return [tuple(int(i) for i in ids)]
 
 
-@register_sampler("weighted", params={"weights": None})
+@register_sampler("weighted")
 class WeightedSampler(ArchSampler):
     """Single path with each slot's op drawn from fixed weights (default: parametric ops twice as often).
 
@@ -278,7 +294,7 @@ class WeightedSampler(ArchSampler):
         return [tuple(int(i) for i in self.rng.choice(self.num_ops, self.num_slots, p=self.probs))]
 
 
-@register_sampler("fair", params={})
+@register_sampler("fair")
 class FairSampler(ArchSampler):
     """FairNAS strict fairness: ``n_ops`` paths per step that use every op of every slot exactly once.
 
@@ -293,7 +309,7 @@ class FairSampler(ArchSampler):
         return [tuple(int(i) for i in perms[:, j]) for j in range(self.num_ops)]
 
 
-@register_sampler("dropout", params={"max_drop": 0.5})
+@register_sampler("dropout")
 class DropoutSampler(ArchSampler):
     """Path dropout (Bender et al., 2018): the full mixture with ops dropped at a rising rate.
 

@@ -199,7 +199,7 @@ def test_registry_drives_cli_choices_and_config_validation(tmp_path) -> None:
     assert choices() == sampler_names()
     assert sampler_params("dropout") == {"max_drop": 0.5} and "k" in sampler_params("hopnas")
 
-    @register_sampler("every_other", params={"period": 2})
+    @register_sampler("every_other")
     class EveryOther(UniformSampler):
         """Test-only sampler."""
 
@@ -209,6 +209,7 @@ def test_registry_drives_cli_choices_and_config_validation(tmp_path) -> None:
 
     try:
         assert "every_other" in choices()
+        assert sampler_params("every_other") == {"period": 2}  # from the constructor's signature
         cfg = TrainConfig(sampler="every_other", sampler_options={"period": 3})
         cfg.validate()
         assert cfg.sampler_kwargs() == {"period": 3} and make_sampler("every_other", period=3).period == 3
@@ -217,6 +218,14 @@ def test_registry_drives_cli_choices_and_config_validation(tmp_path) -> None:
     finally:
         del S._REGISTRY["every_other"], S._PARAMS["every_other"]
     assert "every_other" not in choices()
+    with pytest.raises(TypeError, match="'period' needs a default"):
+
+        @register_sampler("no_default")
+        class NoDefault(UniformSampler):
+            def __init__(self, seed: int, period: int, space="nb201") -> None:
+                super().__init__(seed, space)
+
+    assert "no_default" not in sampler_names()
     with pytest.raises(NasgcnError, match="unknown sampler 'greedy'.*hopnas.*pgnas"):
         TrainConfig(sampler="greedy").validate()
     with pytest.raises(NasgcnError, match="max_drop"):  # max_drop reaches only samplers that take it

@@ -117,20 +117,7 @@ def prune_decisions(
     return out
 
 
-@register_sampler(
-    "hopnas",
-    params={
-        "max_drop": 0.5,
-        "prune_start": 0.3,
-        "fine_start": 0.6,
-        "prune_every": 1,
-        "prune_paths": 100,
-        "prune_images": 256,
-        "k": 2.0,
-        "min_paths": 5,
-        "min_ops": 2,
-    },
-)
+@register_sampler("hopnas")
 class HopnasSampler(DropoutSampler):
     """HOPNAS: path dropout over the surviving ops, pruned during training by op family, then by op."""
 

@@ -59,10 +59,7 @@ if TYPE_CHECKING:  # torch loads with the first sampler built, not with the regi
     import torch
 
 
-@register_sampler(
-    "pgnas",
-    params={"tau": 0.5, "prior": 0.5, "init_keep": 0.5, "kl": 0.01, "entropy": 0.01, "logit_lr": 0.03},
-)
+@register_sampler("pgnas")
 class PgnasSampler(ArchSampler):
     """PGNAS: concrete-dropout masks on every op with learned keep probabilities (a posterior to sample)."""
 
