@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import table_cache
 from .errors import ArchitectureError, LogFormatError, NasgcnError
 from .io import check_sidecar
 from .readers import (
@@ -454,7 +455,33 @@ class HardwareTable(ColumnTable):
             raise NasgcnError(f"iso policy must be one of {', '.join(ISO_POLICIES)}, got {iso!r}")
         p = check_path(path, "a hardware table")
         sp = str(p)
-        side = check_sidecar(p, _read_sidecar(Path(sp + ".meta.json")), sp + ".meta.json")
+        digest, stamp = table_cache.file_digest(p)
+        side = check_sidecar(p, _read_sidecar(Path(sp + ".meta.json")), sp + ".meta.json", sha256=digest)
+        key = None
+        if digest is not None:  # a file read and checked before with the same options (predictor.table_cache)
+            opts = [str(p.resolve()), iso, space, dict(units or {}), dict(meta or {}), side]
+            key = "hardware " + json.dumps(opts, sort_keys=True, default=str)
+            hit = table_cache.load_with_extra(digest, key)
+            if hit is not None:
+                frame, extra = hit
+                return cls(frame, extra.get("units"), extra.get("info"), str(extra.get("space")))
+        out = cls._read_file(p, side, units, iso, space, meta)
+        if key is not None and table_cache.unchanged(p, stamp):
+            table_cache.store(digest, key, out.columns, {"units": out.units, "info": out.meta, "space": out.space})
+        return out
+
+    @classmethod
+    def _read_file(
+        cls,
+        p: Path,
+        side: dict[str, Any],
+        units: Mapping[str, str] | None,
+        iso: str,
+        space: str | None,
+        meta: Mapping[str, Any] | None,
+    ) -> "HardwareTable":
+        """:meth:`read` without the cache: parse and check the file."""
+        sp = str(p)
         # The space is known before reading a streamed format (no embedded metadata): check rows as they come.
         streamed = p.suffix.lower() in (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
         early = space or (meta or {}).get("space") or side.get("space") or "nb201"

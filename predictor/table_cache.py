@@ -25,6 +25,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +63,16 @@ def entry_key(digest: str, space: str) -> str:
 
 def load(digest: str, space: str) -> dict[str, np.ndarray] | None:
     """The cached frame of the CSV whose sha256 is ``digest`` checked against ``space``, else None."""
+    hit = load_with_extra(digest, space)
+    return None if hit is None else hit[0]
+
+
+def load_with_extra(digest: str, space: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+    """The cached frame and the JSON ``extra`` stored with it (see :func:`store`), else None.
+
+    ``space`` is the part of the key besides the file's hash: the space it was checked against,
+    plus whatever else changes the result (a reader's options).
+    """
     folder = cache_dir()
     if folder is None:
         return None
@@ -71,13 +82,17 @@ def load(digest: str, space: str) -> dict[str, np.ndarray] | None:
     except OSError:
         return None
     try:
-        return _decode(blob, digest, space)
+        frame, head = _decode(blob, digest, space)
+        extra = head.get("extra", {})
+        if not isinstance(extra, dict):
+            raise ValueError("extra is not an object")
+        return frame, extra
     except (ValueError, KeyError, TypeError, IndexError) as err:
         log.debug("ignoring cache file %s: %s", path, err)
         return None
 
 
-def _decode(blob: bytes, digest: str, space: str) -> dict[str, np.ndarray]:
+def _decode(blob: bytes, digest: str, space: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if not blob.startswith(MAGIC):
         raise ValueError("not a nasgcn table cache")
     end = blob.index(b"\n", len(MAGIC))
@@ -108,10 +123,10 @@ def _decode(blob: bytes, digest: str, space: str) -> dict[str, np.ndarray]:
         if len(col) != rows:
             raise ValueError(f"column {name!r} has {len(col)} rows, expected {rows}")
         frame[str(name)] = col
-    return frame
+    return frame, head
 
 
-def _encode(frame: dict[str, np.ndarray], digest: str, space: str) -> bytes | None:
+def _encode(frame: dict[str, np.ndarray], digest: str, space: str, extra: dict[str, Any] | None) -> bytes | None:
     """The cache bytes, or None when a column cannot be stored exactly (then nothing is cached)."""
     parts: list[bytes] = []
     columns = []
@@ -138,15 +153,26 @@ def _encode(frame: dict[str, np.ndarray], digest: str, space: str) -> bytes | No
         offset += len(data)
     head = {"sha256": digest, "space": space, "version": _version(), "rows": rows or 0, "bytes": offset}
     head["columns"] = columns
+    if extra:
+        try:
+            plain = json.loads(json.dumps(extra, allow_nan=False))
+        except (TypeError, ValueError):
+            return None
+        if plain != extra:  # e.g. tuples or numpy scalars: a hit would not give back the same values
+            return None
+        head["extra"] = plain
     return MAGIC + json.dumps(head).encode() + b"\n" + b"".join(parts)
 
 
-def store(digest: str, space: str, frame: dict[str, np.ndarray]) -> None:
-    """Cache ``frame`` (the checked result of reading the CSV with sha256 ``digest``); best effort."""
+def store(digest: str, space: str, frame: dict[str, np.ndarray], extra: dict[str, Any] | None = None) -> None:
+    """Cache ``frame`` (the checked result of reading the file with sha256 ``digest``); best effort.
+
+    ``extra``: JSON-able metadata that belongs to the result (units, a hardware table's info).
+    """
     folder = cache_dir()
     if folder is None:
         return
-    blob = _encode(frame, digest, space)
+    blob = _encode(frame, digest, space, extra)
     if blob is None:
         return
     try:

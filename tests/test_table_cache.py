@@ -166,3 +166,38 @@ def test_table_primes_the_cache_and_query_answers_alike(tmp_path, cache, capsys,
     monkeypatch.setenv("NASGCN_NO_CACHE", "1")
     assert main(argv) == 0
     assert capsys.readouterr().out == cached
+
+
+def _hardware_csv(path, n: int = 400) -> None:
+    rng = np.random.default_rng(2)
+    idx = rng.permutation(SPACE.size)[:n]
+    with open(path, "w") as fh:
+        fh.write("arch_str,dev_latency,dev_energy\n")
+        for i, a in zip(idx, SPACE.decode(SPACE.all_ids()[idx]), strict=True):
+            fh.write(f"{a},{1 + i % 7 / 3:.4f},{'' if i % 5 == 0 else 2 + i % 3}\n")
+
+
+def test_hardware_tables_are_cached_per_file_and_options(tmp_path, cache, monkeypatch):
+    import json
+
+    from predictor import hardware
+    from predictor.hardware import HardwareTable
+
+    path = tmp_path / "hw.csv"
+    _hardware_csv(path)
+    fresh = HardwareTable.read(path)
+    assert len(list(cache.glob("*.tbl"))) == 1
+
+    def boom(*args, **kwargs):
+        raise AssertionError("parsed although cached")
+
+    monkeypatch.setattr(hardware, "_read_records", boom)
+    hit = HardwareTable.read(path)
+    _same(fresh.columns, hit.columns)
+    assert (hit.units, hit.meta, hit.space) == (fresh.units, fresh.meta, fresh.space)
+    monkeypatch.undo()
+    monkeypatch.setenv("NASGCN_CACHE_DIR", str(cache))
+    mean = HardwareTable.read(path, iso="mean")  # other options: another entry
+    assert len(mean) > len(fresh) and len(list(cache.glob("*.tbl"))) == 2  # every member of a measured class
+    (tmp_path / "hw.csv.meta.json").write_text(json.dumps({"units": {"dev_energy": "mJ"}}))
+    assert HardwareTable.read(path).units["dev_energy"] == "mJ"  # the sidecar is part of the key
