@@ -302,16 +302,28 @@ def selection_bias(history: Sequence[dict[str, Any]], spread: float = 0.0) -> fl
     gaps: the table's top unmeasured cell is the maximum of many optimistic predictions, so it is
     overrated by more than the average choice was. 0 when nothing is known or the model underrated.
     """
-    gaps = []
+    pred: list[float] = []
+    got: list[float] = []
     for h in history[1:]:
         n = int(h.get("model_chosen", 0))
         if n:
-            pred = np.asarray(h["predicted"], dtype=np.float64)[-n:]
-            got = np.asarray(h["values"], dtype=np.float64)[-n:]
-            gaps.extend((pred - got)[np.isfinite(got)].tolist())
-    if not gaps:
+            pred.extend(np.asarray(h["predicted"], dtype=np.float64)[-n:].tolist())
+            got.extend(np.asarray(h["values"], dtype=np.float64)[-n:].tolist())
+    return optimism(pred, got, spread)
+
+
+def optimism(predicted: Sequence[float], measured: Sequence[float], spread: float = 0.0) -> float:
+    """Mean of ``predicted - measured`` over the finite measurements, plus ``spread`` standard deviations (>= 0).
+
+    The estimate behind :func:`selection_bias`, for callers that hold the pairs themselves (``nasgcn
+    suggest`` reads them from earlier suggestion files).
+    """
+    p = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    m = np.asarray(measured, dtype=np.float64).reshape(-1)
+    gaps = (p - m)[np.isfinite(m)]
+    if gaps.size == 0:
         return 0.0
-    extra = float(spread) * float(np.std(gaps)) if len(gaps) > 1 else 0.0
+    extra = float(spread) * float(np.std(gaps)) if gaps.size > 1 else 0.0
     return max(0.0, float(np.mean(gaps)) + extra)
 
 

@@ -156,7 +156,7 @@ def _read_clusters(path: str, space: str) -> np.ndarray:
 
 def _history_bias(paths: list[str], measured_idx, measured_y, sp, spread: float) -> tuple[float, int]:
     """The model's optimism on earlier suggestions: their recorded ``pred`` against what they measured."""
-    from ..acquisition import selection_bias
+    from ..acquisition import optimism
     from ..errors import NasgcnError
     from ..table import read_csv
 
@@ -177,10 +177,7 @@ def _history_bias(paths: list[str], measured_idx, measured_y, sp, spread: float)
             if (model is None or model[j]) and i in value and np.isfinite(value[i]):
                 gaps_pred.append(float(frame["pred"][j]))
                 gaps_got.append(value[i])
-    if not gaps_pred:
-        return 0.0, 0
-    hist = [{}, {"model_chosen": len(gaps_pred), "predicted": gaps_pred, "values": gaps_got}]
-    return selection_bias(hist, spread), len(gaps_pred)
+    return optimism(gaps_pred, gaps_got, spread), len(gaps_pred)
 
 
 def _suggest(args: argparse.Namespace) -> int:
