@@ -107,6 +107,37 @@ and PGNAS (88.36) beat weighted (81.52, one bad seed) on NB201's mean at 4 epoch
 epochs (weighted 93.56; few-shot edge 1<-0 91.33); on NB-Macro at 2 epochs none beats it (few-shot ties at
 92.76); at 6 epochs PGNAS (92.87 ± 0.14) does, by less than the spread, HOPNAS ties (92.78 against 92.79). HOPNAS and PGNAS rank worst on NB201 at both budgets: their mixtures (3-4 ops per slot per
 image) get 3-4x fewer steps at equal compute, too few here. The full settings need ~25 min per supernet per core (hours per space).
+
+With 9x the budget (``--reduced --epochs 36 --spaces nb201``: 1,656 steps = 106k images, 12 min
+for 3 seeds; ``--reduced --epochs 18 --spaces nbmacro``: 414 steps = 53k images, 19 min; both on
+a VM shared with another benchmark):
+
+    NB201          compute  tau             tau(-loss)      tau top 5 %     top-1 acc      GCN+20 pick
+    uniform        105.8k   0.078 ± 0.211  -0.016 ± 0.178  -0.150 ± 0.301  91.84 ± 0.43   91.66 ± 2.94  [-0.118 0.051 0.302]
+    weighted       104.8k   0.338 ± 0.073   0.397 ± 0.083  -0.027 ± 0.202  92.28 ± 0.20   94.10 ± 0.34  [0.258 0.356 0.400]
+    oneshot-half    53.2k  -0.029 ± 0.206  -0.087 ± 0.106   0.026 ± 0.211  90.11 ± 1.13   92.43 ± 1.33  [-0.104 -0.187 0.204]
+    fewshot        108.5k   0.020 ± 0.092   0.057 ± 0.127  -0.232 ± 0.163  91.44 ± 1.04   92.10 ± 0.68  [-0.013 -0.051 0.124]
+    fewshot-e0     108.8k  -0.098 ± 0.129  -0.045 ± 0.153   0.072 ± 0.233  84.17 ± 12.46  91.48 ± 2.84  [-0.093 -0.229 0.028]
+    hopnas          72.5k  -0.244 ± 0.085  -0.190 ± 0.082   0.186 ± 0.157  89.97 ± 2.71   87.17 ± 6.53  [-0.297 -0.289 -0.146]
+    pgnas          110.6k  -0.203 ± 0.064  -0.065 ± 0.127   0.152 ± 0.226  88.19 ± 2.18   84.66 ± 6.60  [-0.274 -0.181 -0.153]
+    (few-shot split on edge 3<-0 by eta^2 on all 3 seeds)
+
+    NB-Macro       compute  tau             tau(-loss)      tau top 5 %     top-1 acc      GCN+20 pick
+    uniform         53.0k   0.148 ± 0.079   0.330 ± 0.040  -0.021 ± 0.401  91.74 ± 0.61   92.08 ± 0.60  [0.084 0.124 0.236]
+    weighted        53.0k   0.343 ± 0.162   0.538 ± 0.083  -0.163 ± 0.091  91.56 ± 0.77   92.74 ± 0.34  [0.176 0.498 0.354]
+    oneshot-half    27.6k   0.125 ± 0.069   0.238 ± 0.030   0.193 ± 0.125  91.90 ± 0.28   92.83 ± 0.25  [0.051 0.136 0.189]
+    fewshot         55.3k   0.173 ± 0.061   0.301 ± 0.063   0.056 ± 0.097  91.70 ± 0.09   92.79 ± 0.07  [0.118 0.161 0.239]
+    hopnas          46.7k   0.448 ± 0.110   0.507 ± 0.134  -0.007 ± 0.090  92.27 ± 0.12   92.67 ± 0.16  [0.338 0.557 0.449]
+    pgnas           55.3k   0.123 ± 0.040   0.115 ± 0.066   0.059 ± 0.104  91.86 ± 0.48   92.95 ± 0.17  [0.165 0.118 0.085]
+    (few-shot split on layer 0, 5 or 6 by eta^2)
+
+With more budget every NB201 ranking rises (uniform -0.138 -> -0.066 -> 0.078 at 1x / 3x / 9x), and
+``weighted`` stays the best (0.338, GCN+20 pick 94.10 ± 0.34). Few-shot improves on its own one-shot
+half at every budget (9x: 0.020 against -0.029) but still not on uniform at equal compute (0.078,
+whose spread over seeds is 0.21). On NB-Macro at 9x both targets hold, by less than the spreads:
+few-shot beats one-shot tau at equal compute (0.173 ± 0.061 against uniform 0.148 ± 0.079 and its
+one-shot half 0.125), HOPNAS ranks best of all (0.448 ± 0.110, above weighted 0.343), and on the
+GCN+20 pick PGNAS (92.95 ± 0.17) and few-shot (92.79 ± 0.07) beat weighted (92.74 ± 0.34).
 """
 
 from __future__ import annotations
