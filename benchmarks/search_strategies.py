@@ -36,7 +36,7 @@ expansion to the 15,625 architectures):
    average (target 94.2 met; seeds 0-2 alone sit at the low end of the spread), as
    ``predictor_nb201.py`` measured the same rule through the API (94.23 over seeds 0-9).
    A min-distance rule for the model's picks of a round (each at least 2 edges from the others:
-   94.18 / 94.13 on seeds 0 / 1 against 94.18 / 94.12 by default; also 2 edges from every measured
+   94.19 / 94.13 on seeds 0 / 1 against 94.18 / 94.12 by default; also 2 edges from every measured
    cell: 94.16 / 94.02; a scratch run of ``sequential_search`` with 60-epoch intermediate refits)
    gained nothing, so it is not an option.
    With ``--cli-clusters`` (every ``suggest`` gets ``--clusters``: from round 2 on the model's two
