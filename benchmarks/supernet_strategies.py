@@ -138,6 +138,25 @@ whose spread over seeds is 0.21). On NB-Macro at 9x both targets hold, by less t
 few-shot beats one-shot tau at equal compute (0.173 ± 0.061 against uniform 0.148 ± 0.079 and its
 one-shot half 0.125), HOPNAS ranks best of all (0.448 ± 0.110, above weighted 0.343), and on the
 GCN+20 pick PGNAS (92.95 ± 0.17) and few-shot (92.79 ± 0.07) beat weighted (92.74 ± 0.34).
+
+Closer to the full NB201 settings: 32 px, 6,000 training images, a 30-epoch budget (~2,800
+steps = 177k images, 22 % of the full budget), 500 validation images, 300 architectures
+(``--reduced --input-size 32 --limit-train 6000 --epochs 30 --eval-images 500 --spaces nb201``;
+70 min for 3 seeds on one core, beside other benchmarks):
+
+    NB201          compute  tau             tau(-loss)      tau top 5 %     top-1 acc      GCN+20 pick
+    uniform        177.8k   0.032 ± 0.036  -0.015 ± 0.091   0.064 ± 0.321  92.21 ± 0.39   88.84 ± 7.24  [0.061 0.045 -0.009]
+    weighted       175.7k   0.335 ± 0.149   0.461 ± 0.100   0.101 ± 0.175  92.50 ± 0.51   93.45 ± 0.80  [0.215 0.288 0.502]
+    oneshot-half    88.8k  -0.019 ± 0.097  -0.140 ± 0.048   0.183 ± 0.076  89.47 ± 2.48   91.88 ± 3.33  [-0.109 -0.030 0.083]
+    fewshot        181.5k  -0.042 ± 0.089  -0.106 ± 0.044   0.052 ± 0.171  88.05 ± 7.26   92.12 ± 0.79  [-0.143 0.024 -0.009]
+    fewshot-e0     181.8k  -0.034 ± 0.086  -0.143 ± 0.058   0.228 ± 0.133  91.00 ± 2.30   92.55 ± 0.46  [-0.133 0.025 0.005]
+    hopnas         125.3k  -0.317 ± 0.040  -0.245 ± 0.042   0.242 ± 0.093  76.52 ± 16.48  70.55 ± 12.42 [-0.342 -0.339 -0.271]
+    pgnas          176.6k  -0.129 ± 0.095   0.004 ± 0.101   0.239 ± 0.168  89.02 ± 1.11   77.43 ± 13.25 [-0.160 -0.022 -0.205]
+    (few-shot split on edge 3<-0 by eta^2 on all 3 seeds)
+
+At 32 px the NB201 picture is the 16 px one: ``weighted`` ranks best by far (0.335, GCN+20 pick
+93.45) and few-shot does not beat one-shot at equal compute (-0.042 / -0.034 against uniform
+0.032), nor its own one-shot half this time; HOPNAS and PGNAS remain the worst rankings on NB201.
 """
 
 from __future__ import annotations
