@@ -142,7 +142,7 @@ GCN+20 pick PGNAS (92.95 ± 0.17) and few-shot (92.79 ± 0.07) beat weighted (92
 Closer to the full NB201 settings: 32 px, 6,000 training images, a 30-epoch budget (~2,800
 steps = 177k images, 22 % of the full budget), 500 validation images, 300 architectures
 (``--reduced --input-size 32 --limit-train 6000 --epochs 30 --eval-images 500 --spaces nb201``;
-70 min for 3 seeds on one core, beside other benchmarks):
+67 min for 3 seeds on one core, beside other benchmarks):
 
     NB201          compute  tau             tau(-loss)      tau top 5 %     top-1 acc      GCN+20 pick
     uniform        177.8k   0.032 ± 0.036  -0.015 ± 0.091   0.064 ± 0.321  92.21 ± 0.39   88.84 ± 7.24  [0.061 0.045 -0.009]
