@@ -45,8 +45,12 @@ def cache_dir() -> Path | None:
     if env:
         return Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "nasgcn" / "tables"
+    if xdg:
+        return Path(xdg) / "nasgcn" / "tables"
+    try:
+        return Path.home() / ".cache" / "nasgcn" / "tables"
+    except RuntimeError:  # no home folder to be found: no cache
+        return None
 
 
 def _version() -> str:
