@@ -35,7 +35,6 @@ import numpy as np
 
 from . import table_cache
 from .errors import ArchitectureError, LogFormatError, NasgcnError
-from .io import check_sidecar
 from .readers import (
     ArchColumn,
     CsvRows,
@@ -49,7 +48,7 @@ from .readers import (
     parse_json_line,
 )
 from .spaces import get_space
-from .table import ColumnTable
+from .table import ColumnTable, read_meta
 
 if TYPE_CHECKING:  # pragma: no cover
     from .lookup import LookupTable
@@ -374,19 +373,6 @@ def _records_to_rows(
     return header, rows, lines
 
 
-def _read_sidecar(sidecar: Path) -> dict[str, Any]:
-    """``<file>.meta.json`` as a dict ({} when absent); broken JSON names the sidecar."""
-    if not sidecar.exists():
-        return {}
-    try:
-        side = json.loads(TextFile(sidecar, "a metadata sidecar (JSON)").read())
-    except json.JSONDecodeError as err:
-        raise LogFormatError(str(sidecar), err.lineno, f"invalid JSON ({err.msg})", "fix or delete it") from None
-    if not isinstance(side, dict):
-        raise LogFormatError(str(sidecar), None, "expected a JSON object", "fix or delete it")
-    return side
-
-
 # ----- the table -----------------------------------------------------------------------
 class HardwareTable(ColumnTable):
     """Cost columns for architectures of a space, keyed by canonical ``arch_str``.
@@ -454,9 +440,8 @@ class HardwareTable(ColumnTable):
         if iso not in ISO_POLICIES:
             raise NasgcnError(f"iso policy must be one of {', '.join(ISO_POLICIES)}, got {iso!r}")
         p = check_path(path, "a hardware table")
-        sp = str(p)
         digest, stamp = table_cache.file_digest(p)
-        side = check_sidecar(p, _read_sidecar(Path(sp + ".meta.json")), sp + ".meta.json", sha256=digest)
+        side = read_meta(p, sha256=digest)
         key = None
         if digest is not None:  # a file read and checked before with the same options (predictor.table_cache)
             opts = [str(p.resolve()), iso, space, dict(units or {}), dict(meta or {}), side]

@@ -125,8 +125,9 @@ TEXT_COLUMNS = frozenset({"arch_str", "arch", "arch_ids"})
 _KINDS = "a table (CSV)"
 
 
-def _read_meta(path: Path, sha256: str | None = None) -> dict[str, Any]:
-    """The sidecar's metadata, checked against the data file (``sha256``: its hash, if known)."""
+def read_meta(path: Path, sha256: str | None = None) -> dict[str, Any]:
+    """The ``<path>.meta.json`` sidecar's metadata ({} when absent), checked against the data file
+    (``sha256``: its hash, if known). Shared by the table and hardware readers."""
     mp = meta_path(path)
     if not mp.exists():
         return {}
@@ -210,7 +211,7 @@ def _read_csv_lines(
         for name, col in zip(header, cells, strict=True)
     }
     _check_values(rows.path, frame, lines)
-    return frame, meta if meta is not None else _read_meta(rows.path), lines
+    return frame, meta if meta is not None else read_meta(rows.path), lines
 
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -300,7 +301,7 @@ def read_keyed(
     else:  # the space is known from the sidecar: junk fails at its first line, not after reading it all
         check_path(p, what)
         digest, stamp = table_cache.file_digest(p)
-        meta = _read_meta(p, sha256=digest)
+        meta = read_meta(p, sha256=digest)
         early_name = space or str(meta.get("space") or "nb201")
         cached = table_cache.load(digest, early_name) if digest is not None else None
         if cached is not None:  # this exact file was read and checked before (table_cache)
@@ -323,8 +324,7 @@ def read_keyed(
     def where(i: int) -> tuple[int | None, str]:
         return (lines[i], "") if lines is not None else (None, f"row {i + 1}: ")
 
-    sp = get_space(space or str(meta.get("space") or "nb201"))
-    parse = ArchColumn(sp, canonicalize=True)
+    parse = ArchColumn(get_space(space or str(meta.get("space") or "nb201")), canonicalize=True)
     canon = archs if parse.known and all(a in parse.known for a in archs) else []  # all canonical already
     for i, a in enumerate(archs if not canon else ()):
         try:

@@ -518,18 +518,14 @@ def _cluster(args: argparse.Namespace) -> int:
     return 0
 
 
-def _surviving(args: argparse.Namespace, space: Any) -> Any:
-    """The kept-ops mask for ``--surviving`` (refused on runs that prune nothing); else a hint, once."""
+def _surviving(args: argparse.Namespace, space: Any, alive: Any) -> Any:
+    """The kept-ops mask ``alive`` for ``--surviving`` (refused on runs that prune nothing); else a hint, once."""
     import logging
 
     import numpy as np
 
     from predictor.errors import NasgcnError
 
-    from .fewshot import is_split
-    from .posterior import surviving_ops
-
-    alive = None if is_split(args.run_dir) else surviving_ops(args.run_dir)
     if args.surviving and alive is None:
         raise NasgcnError(
             f"{args.run_dir}: --surviving needs a run that pruned ops (nasgcn supernet train --sampler hopnas)"
@@ -557,6 +553,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     from .evaluate import evaluate_run, select_archs
     from .fewshot import Split, is_split
+    from .posterior import checkpoint_surviving
     from .train import checkpoint_space, load_checkpoint
 
     if args.threads:
@@ -568,16 +565,18 @@ def _eval(args: argparse.Namespace) -> int:
         parent_fixed = dict(split.manifest["members"][0]["config"].get("fixed") or {})
         own = {str(s) for s in split.manifest["slots"]}
         fixed = {int(k): v for k, v in parent_fixed.items() if k not in own}
+        alive = None
     else:
         ckpt = load_checkpoint(args.run_dir)
         recorded = checkpoint_space(ckpt)
         fixed = {int(k): v for k, v in ckpt["config"].get("fixed", {}).items()}
+        alive = checkpoint_surviving(ckpt)
     space = get_space(args.space or recorded)
     space.check_compatible(recorded, f"supernet run {args.run_dir}")
     del ckpt
     if fixed:
         fixed = {k: list(space.ops).index(v) if isinstance(v, str) else int(v) for k, v in fixed.items()}
-    allowed = _surviving(args, space)
+    allowed = _surviving(args, space, alive)
     kw = {"fixed": fixed, "space": space, "allowed": allowed}
     if args.sample is not None:
         ids = select_archs("sample", args.sample, seed=args.seed, **kw)

@@ -60,7 +60,11 @@ def surviving_ops(run_dir: str | Path) -> np.ndarray | None:
 
     For callers that should stay inside the surviving space (e.g. choosing what to evaluate).
     """
-    ckpt = load_checkpoint(run_dir)
+    return checkpoint_surviving(load_checkpoint(run_dir))
+
+
+def checkpoint_surviving(ckpt: dict[str, Any]) -> np.ndarray | None:
+    """:func:`surviving_ops` of a checkpoint already loaded."""
     alive = ckpt.get("sampler", {}).get("alive") if isinstance(ckpt.get("sampler"), dict) else None
     return None if alive is None else np.asarray(alive, dtype=bool)
 

@@ -148,12 +148,6 @@ def _measured(table, sp, rows) -> tuple[np.ndarray, np.ndarray]:
     return rows[mask], np.asarray(table["pred"], dtype=np.float64)[mask]
 
 
-def _read_clusters(path: str, space: str) -> np.ndarray:
-    from ..proposals import read_clusters
-
-    return read_clusters(path, space)
-
-
 def _history_bias(paths: list[str], measured_idx, measured_y, sp, spread: float) -> tuple[float, int]:
     """The model's optimism on earlier suggestions: their recorded ``pred`` against what they measured."""
     from ..acquisition import optimism
@@ -184,7 +178,7 @@ def _suggest(args: argparse.Namespace) -> int:
     from ..errors import NasgcnError
     from ..hardware import HardwareTable
     from ..logs import read_log
-    from ..proposals import Explore, Pool, Step, propose_round_sources, round_plan, step_name
+    from ..proposals import Explore, Pool, Step, propose_round_sources, read_clusters, round_plan, step_name
     from ..query import feasible_mask
     from ..spaces import get_space
     from ..table import write_csv
@@ -221,7 +215,7 @@ def _suggest(args: argparse.Namespace) -> int:
     feasible = in_space(feasible_mask(table.columns, upper, lower, z=args.z), False)
     done = [s for path in args.exclude for s in read_log(path, metrics=[], space=sp.name).arch_str.tolist()]
     m_idx, m_y = _measured(table, sp, rows)
-    clusters = _read_clusters(args.clusters, sp.name) if args.clusters else None
+    clusters = read_clusters(args.clusters, sp.name) if args.clusters else None
     scheduled = sp.index_of(sp.encode(done)) if done else np.zeros(0, dtype=np.int64)
     calibrated = bool(np.isfinite(m_y).any())
     prior = prior_from_args(args, sp)
