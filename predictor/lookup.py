@@ -7,7 +7,7 @@ Built in one vectorized pass from a prediction vector in the space's index order
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -166,6 +166,8 @@ class LookupTable(ColumnTable):
         minimize: bool = False,
         min_distance: int = 0,
         clusters: np.ndarray | None = None,
+        prior: Callable[[np.ndarray], np.ndarray] | None = None,
+        prior_weight: float = 0.0,
     ) -> "LookupTable":
         """The best ``top_k`` rows under upper-bound ``constraints``, best first.
 
@@ -175,15 +177,33 @@ class LookupTable(ColumnTable):
         A diverse short list to retrain: ``min_distance=D`` keeps rows that differ from every
         better kept row in at least ``D`` slots; ``clusters`` (one label per architecture of the
         space, e.g. :func:`predictor.proposals.read_clusters`) takes each cluster's best first.
+        A topology prior (``prior``: op ids -> standardized reward, e.g. :func:`predictor.prior.fit_prior`)
+        ranks by ``maximize + prior_weight * reward`` instead; the picks carry ``prior`` (the reward)
+        and ``prior_score`` columns.
         """
         from .query import query
 
         ops = groups = None
-        if min_distance > 0 or clusters is not None:
+        table = self
+        use_prior = prior is not None and prior_weight != 0
+        if use_prior and (minimize or prior_weight < 0):
+            raise NasgcnError("a prior adds a reward to a maximized column: use it without minimize, with a weight > 0")
+        if min_distance > 0 or clusters is not None or use_prior:
             from .spaces import get_space
 
             sp = get_space(self.space)
             ops = sp.encode(self.columns["arch_str"].tolist())
+            if use_prior:
+                reward = np.asarray(prior(ops), dtype=np.float64).reshape(-1)
+                if reward.shape[0] != len(self) or not np.isfinite(reward).all():
+                    raise NasgcnError(
+                        f"the prior must give one finite reward per row ({len(self)}); got {reward.shape[0]} values"
+                    )
+                base = np.asarray(self.columns[maximize], dtype=np.float64)
+                table = LookupTable(
+                    {**self.columns, "prior": reward, "prior_score": base + prior_weight * reward}, self.meta
+                )
+                maximize = "prior_score"
             if clusters is not None:
                 labels = np.asarray(clusters, dtype=np.int64).reshape(-1)
                 if labels.shape[0] != sp.size:
@@ -192,7 +212,7 @@ class LookupTable(ColumnTable):
                     )
                 groups = labels[sp.index_of(ops)]
         rows = query(
-            self.columns,
+            table.columns,
             maximize=maximize,
             constraints=constraints,
             minimums=minimums,
@@ -205,7 +225,7 @@ class LookupTable(ColumnTable):
             ops=ops,
             groups=groups,
         )
-        out = self.take(rows)
+        out = table.take(rows)
         out.meta["query"] = {
             "maximize": maximize,
             "minimize": minimize,
@@ -216,6 +236,7 @@ class LookupTable(ColumnTable):
             "z": z,
             "min_distance": min_distance,
             "clusters": clusters is not None,
+            "prior_weight": prior_weight if use_prior else 0.0,
         }
         return out
 

@@ -17,6 +17,13 @@ look like the experts' (regular, shallow-but-residual, fast). Here:
   temperature ``beta``) over a candidate set (the space's classes when enumerable, else a sample)
   under the current reward; the projection of the experts' feature expectation onto the hull of
   the policies' ones gives the next ``w``, until the margin ``t = ||mu_E - mu_bar||`` stops shrinking.
+  The reward returned is the ``w`` whose own policy comes closest to the experts' feature
+  expectation (``policy_gap_``), not the last residual: when one policy already matches the
+  experts the residual is ~0 and its direction is rounding noise.
+* **Chain spaces** add their macro topology, where the blocks sit: expansion and kernel of the
+  stride-changing first layer of each stage against the other layers, and the share of real
+  (parametric) layers in each stage. MobileNetV2 expands at every stage entry; position-blind
+  features could only say "big blocks everywhere", which in a chain space is the cost itself.
 * **Use**: :meth:`IRLASPrior.reward` is standardized (mean 0, sd 1 over the candidates), so a
   search objective ``pred + W * reward`` (``nasgcn search --prior EXPERTS.txt --prior-weight W``)
   trades W points of predicted accuracy per standard deviation of the prior. Off by default.
@@ -91,7 +98,24 @@ def feature_names(space: SearchSpace | str) -> list[str]:
         "share_param", "share_identity", "share_pool", "share_zero",
         "log_paths", "log_skip_paths", "has_skip_path", "depth_max", "depth_min",
         "distinct_ops", "op_entropy", "same_op_adjacent", "same_kernel_adjacent", "mean_kernel", "mean_expansion",
-    ]  # fmt: skip
+    ] + _stage_feature_names(sp)  # fmt: skip
+
+
+def _stages(sp: SearchSpace) -> np.ndarray | None:
+    """Stage of each slot for a space whose slots form stages (chain spaces), else ``None``."""
+    stage = getattr(sp, "stage_of_slot", None)
+    if stage is None:
+        return None
+    stage = np.asarray(stage)
+    return stage if len(np.unique(stage)) > 1 else None
+
+
+def _stage_feature_names(sp: SearchSpace) -> list[str]:
+    stage = _stages(sp)
+    if stage is None:
+        return []
+    names = ["entry_expansion", "inner_expansion", "entry_kernel", "inner_kernel"]
+    return names + [f"depth_stage{int(s)}" for s in np.unique(stage)]
 
 
 def topology_features(space: SearchSpace | str, ids: np.ndarray) -> np.ndarray:
@@ -159,10 +183,20 @@ def topology_features(space: SearchSpace | str, ids: np.ndarray) -> np.ndarray:
     kmax, emax = max(op_kernel.max(), 1.0), max(op_exp.max(), 1.0)
     mean_k = op_kernel[ids].mean(axis=1) / kmax
     mean_e = op_exp[ids].mean(axis=1) / emax
-    feats = np.column_stack([
+    cols = [
         share, shares, np.log1p(n_paths), np.log1p(skip[:, sink]), (skip[:, sink] > 0).astype(float),
         depth_max, depth_min, distinct, ent, same_op, same_k, mean_k, mean_e,
-    ])  # fmt: skip
+    ]  # fmt: skip
+    stages = _stages(sp)
+    if stages is not None:
+        # where a chain network spends its blocks: the stride-changing first layer of each stage
+        # against the rest, and how deep each stage is (MobileNet-style macro topology)
+        entry = np.r_[True, stages[1:] != stages[:-1]]
+        is_param = (op_kernel > 0) | (op_exp > 0)
+        kk, ee, pp = op_kernel[ids] / kmax, op_exp[ids] / emax, is_param[ids].astype(float)
+        cols += [ee[:, entry].mean(1), ee[:, ~entry].mean(1), kk[:, entry].mean(1), kk[:, ~entry].mean(1)]
+        cols += [pp[:, stages == s].mean(1) for s in np.unique(stages)]
+    feats = np.column_stack(cols)
     return feats.astype(np.float64)
 
 
@@ -196,7 +230,9 @@ class IRLASPrior:
     Parameters: ``beta`` the inverse temperature of the softmax policies (on the unit-norm reward
     of standardized features), ``max_iter`` / ``tol`` of the projection method, ``n_candidates``
     the sample size when the space cannot be enumerated, ``random_state`` its seed.
-    After :meth:`fit`: ``weights_`` (unit norm), ``margins_`` (``t`` per iteration), ``expert_mu_``
+    After :meth:`fit`: ``weights_`` (unit norm; zero when the experts look like the average
+    architecture), ``margins_`` (``t`` per iteration), ``policy_gap_`` (distance of the chosen
+    reward's policy to the experts' feature expectation), ``expert_mu_``
     and ``policy_mu_`` (the matched feature expectation), ``names_``.
     """
 
@@ -235,14 +271,20 @@ class IRLASPrior:
         mu_bar = phi.mean(axis=0)  # policy 0: uniform over the candidates
         w = mu_e - mu_bar
         margins = [float(np.linalg.norm(w))]
-        best_w, best_t = w, margins[0]
+        best_w, best_gap = None, np.inf
         for _ in range(self.max_iter):
             if margins[-1] < self.tol:
                 break
-            r = phi @ (w / max(np.linalg.norm(w), 1e-12))
+            unit = w / max(np.linalg.norm(w), 1e-12)
+            r = phi @ unit
             p = np.exp(self.beta * (r - r.max()))
             p /= p.sum()
             mu = p @ phi
+            # the answer is a reward whose own policy imitates the experts: keep the w that generated
+            # the closest policy (the residual after a near-exact match is noise, not a direction)
+            gap = float(np.linalg.norm(mu_e - mu))
+            if gap < best_gap - 1e-12:
+                best_w, best_gap = unit, gap
             d = mu - mu_bar
             denom = float(d @ d)
             if denom < 1e-18:
@@ -250,17 +292,16 @@ class IRLASPrior:
             mu_bar = mu_bar + (float(d @ (mu_e - mu_bar)) / denom) * d
             w = mu_e - mu_bar
             t = float(np.linalg.norm(w))
-            margins.append(t)
-            if t < best_t - 1e-12:
-                best_w, best_t = w, t
-            elif t > margins[-2] - 1e-9:  # no progress: the projection has converged
+            if t > margins[-1] - 1e-9:  # no progress: the projection has converged
+                margins.append(t)
                 break
-        norm = float(np.linalg.norm(best_w))
-        if norm < 1e-12:  # the experts look like the average architecture: no preference
+            margins.append(t)
+        if best_w is None:  # the experts look like the average architecture: no preference
             best_w = mu_e - phi.mean(axis=0)
-            norm = max(float(np.linalg.norm(best_w)), 1e-12)
-        self.weights_ = best_w / norm
+        norm = float(np.linalg.norm(best_w))
+        self.weights_ = best_w / norm if norm > 1e-12 else np.zeros_like(best_w)
         self.margins_ = margins
+        self.policy_gap_ = best_gap
         self.expert_mu_ = mu_e
         self.policy_mu_ = mu_bar
         self.names_ = feature_names(sp)

@@ -32,6 +32,14 @@ def test_topology_features_read_the_graph_view():
     m = _feat("nbmacro", "11111111")
     assert m["depth_max"] == 1 and m["same_op_adjacent"] == 1 and m["distinct_ops"] == pytest.approx(1 / 3)
     assert m["mean_kernel"] == pytest.approx(3 / 5) and m["mean_expansion"] == pytest.approx(3 / 6)
+    # chain spaces also describe where blocks sit: stage entries (stride, new width) against the rest
+    v2 = _feat("nbmacro", "21211211")
+    assert v2["entry_expansion"] == 1 and v2["inner_expansion"] == pytest.approx(3 / 6)
+    assert v2["entry_kernel"] == 1 and v2["inner_kernel"] == pytest.approx(3 / 5)
+    short = _feat("nbmacro", "20211200")  # stages of 2, 3, 3 layers
+    assert (short["depth_stage0"], short["depth_stage1"], short["depth_stage2"]) == pytest.approx((0.5, 1, 1 / 3))
+    assert short["inner_expansion"] == pytest.approx((0 + 3 + 3 + 0 + 0) / 5 / 6)
+    assert not any(n.startswith(("entry_", "inner_", "depth_stage")) for n in feature_names(NB))  # cells: no stages
     mixed = _feat("nbmacro", "12121212")
     assert mixed["same_op_adjacent"] == 0 and mixed["op_entropy"] > m["op_entropy"]
     fb = get_space("fbnet")
@@ -77,3 +85,27 @@ def test_experts_file_and_fit_prior_forms(tmp_path):
         read_experts(path, "nb201")
     with pytest.raises(NasgcnError, match="no such experts file"):
         read_experts(tmp_path / "missing.txt", "nb201")
+
+
+def test_chain_space_prior_on_measured_nbmacro(nbmacro_data):
+    """On NB-Macro's measured accuracies (issue 19): MobileNetV2-like experts give a reward that prefers
+    the more accurate of equally costly networks; the stage pattern alone (MB6 at each stage entry)
+    also prefers the cheaper of equally accurate ones; a lone big expert is imitated, not inverted."""
+    d = nbmacro_data
+    sp = get_space("nbmacro")
+    ids = sp.encode(d["arch"].tolist())
+    acc, flops = d["mean_acc"].to_numpy(), d["flops"].to_numpy() / 1e6
+    top = acc >= np.median(acc)
+
+    def partial(x, y, given):  # correlation of x and y after a cubic fit on `given`, top half
+        x, y, given = x[top], y[top], given[top]
+        res = [v - np.polyval(np.polyfit(given, v, 3), given) for v in (x, y)]
+        return float(np.corrcoef(*res)[0, 1])
+
+    mobilenet = fit_prior(["22222222", "11111111", "21211211"], sp).reward(ids)
+    assert partial(mobilenet, acc, flops) > 0.5
+    stages = fit_prior(["21211211"], sp).reward(ids)
+    assert partial(stages, flops, acc) < -0.3 and partial(stages, acc, flops) > 0.5
+    big = fit_prior(["22222222"], sp)
+    assert np.corrcoef(big.reward(ids), flops)[0, 1] > 0.5  # one policy matches at once: keep its w
+    assert big.policy_gap_ < 1e-3

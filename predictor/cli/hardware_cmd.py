@@ -14,9 +14,11 @@ from .options import (
     PLOT,
     add_device_option,
     add_output_option,
+    add_prior_options,
     add_quiet_option,
     add_seed_option,
     add_threads_option,
+    prior_from_args,
 )
 
 
@@ -122,6 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="DC-NAS clusters (arch_str, cluster; 'nasgcn supernet cluster'): each cluster's best first, best "
         "cluster first; unlabelled architectures take their nearest labelled one's cluster",
     )
+    add_prior_options(q, "rank by --maximize + W * prior reward; the prior and prior_score columns are shown")
     q.add_argument(
         "--columns", default="", metavar="COL[,COL]", help="extra columns to print (unknown names are refused)"
     )
@@ -283,8 +286,11 @@ def _query(args: argparse.Namespace) -> int:
     for col in pareto_cols:
         if col not in table.columns:
             raise NasgcnError(f"unknown --pareto column {col!r}; available columns: {', '.join(table.columns)}")
-    if pareto_cols and (args.min_distance or args.clusters):
-        raise NasgcnError("--pareto returns the whole front: it takes no --min-distance or --clusters")
+    if pareto_cols and (args.min_distance or args.clusters or args.prior_weight):
+        raise NasgcnError("--pareto returns the whole front: it takes no --min-distance, --clusters or --prior-weight")
+    if args.minimize and args.prior_weight:
+        raise NasgcnError("--prior-weight adds a reward to the maximized column: it cannot be used with --minimize")
+    prior = prior_from_args(args, space)
     clusters = None
     if args.clusters:
         from ..proposals import read_clusters
@@ -321,6 +327,8 @@ def _query(args: argparse.Namespace) -> int:
             minimize=args.minimize,
             min_distance=args.min_distance,
             clusters=clusters,
+            prior=prior,
+            prior_weight=args.prior_weight,
         )
         picks.meta["query"]["top_k"] = args.top
         if clusters is not None:
@@ -328,8 +336,9 @@ def _query(args: argparse.Namespace) -> int:
 
             sp = get_space(space)
             picks.columns["cluster"] = clusters[sp.index_of(sp.encode(picks.columns["arch_str"].tolist()))]
-        _add_ranks(picks, args.maximize, len(picks) > args.top, args.top, descending=not args.minimize)
-    shown = ["rank", "arch_str", "pred", args.maximize, *upper, *lower, *pareto_cols]
+        ranked_by = "prior_score" if "prior_score" in picks.columns else args.maximize
+        _add_ranks(picks, ranked_by, len(picks) > args.top, args.top, descending=not args.minimize)
+    shown = ["rank", "arch_str", "pred", args.maximize, "prior", "prior_score", *upper, *lower, *pareto_cols]
     shown += extra
     shown += [f"{c}_std" for c in [*upper, *lower] if f"{c}_std" in table.columns]
     shown += ["pred_std", "iso_class", "cluster", "tied", "extrapolated", "measured"]

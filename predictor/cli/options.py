@@ -290,7 +290,7 @@ def prior_from_args(args: argparse.Namespace, space: Any) -> Any:
         return None
     from ..prior import fit_prior
 
-    prior = fit_prior(Path(args.prior), space, random_state=args.seed)
+    prior = fit_prior(Path(args.prior), space, random_state=getattr(args, "seed", None) or 0)
     if not args.prior_weight:
         logging.getLogger("predictor.cli").info("--prior given with --prior-weight 0: the prior is off")
     return prior
