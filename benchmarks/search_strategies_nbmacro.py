@@ -180,7 +180,10 @@ accuracies prior-off reaches at no budget. The margins are small against the spr
 the MB6 stack buys accuracy with latency. In the sequential search (c2, W = 0.5) the stage-pattern
 prior is too strong: all 10 seeds end on one network, ``21211212`` (92.860, 76.0 MFLOPs,
 6.09 ms), 0.12 below the prior-off pick (92.980 at 6.01 ms); the default set's prior gains 0.10
-there (above). So no expert set gives lower latency at no loss in every comparison.
+there (above). Lower weights (``--search-weights 0.1,0.25``, same seeds): the stage pattern gives
+92.830 / 92.868 at 6.18 / 6.22 ms (still below prior-off, and no faster); the default set 93.031 /
+93.090 ± 0.023 at 6.84 / 6.48 ms (more accurate, 8-14 % slower). So no expert set gives lower
+latency at no loss in every comparison.
 
 Same run with ``--label neg_loss`` (minus the supernet loss, tau 0.697; 580 s; 10 seeds).
 Within-cluster tau 0.562 / 0.536 / 0.506 (K = 4 / 8 / 16), again below the global 0.697.
