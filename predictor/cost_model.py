@@ -55,6 +55,7 @@ import numpy as np
 
 from .errors import NasgcnError
 from .spaces import get_space
+from .targets import clip_costs
 
 METHODS = ("additive", "gcn")
 # ridge leave-one-out error (share of the cost) below which ``boost="auto"`` keeps the ridge alone:
@@ -386,6 +387,7 @@ class CostModel:
             center = self._inv(np.asarray(mean_t))
             spread = np.abs(self._inv(np.asarray(mean_t) + np.asarray(std_t)) - center)
         std = np.sqrt(spread**2 + (self.noise_rel_ * np.abs(center)) ** 2)
+        center = clip_costs(center, "cost model")
         dead = get_space(self.space).is_dead(ids)
         if self.dead_value_ is not None:
             center = np.where(dead, self.dead_value_, center)

@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from .errors import NasgcnError
+from .targets import clip_costs
 
 FORMAT = "nasgcn-latency-model"
 VERSION = 1
@@ -635,7 +636,8 @@ class LatencyModel:
             mean = acc[:, c].copy()
             if name in self.gcn_:
                 mean *= np.exp(self.gcn_[name].predict(ids))
-            out[name] = (mean, self.noise_rel_[c] * np.abs(mean))
+            std = self.noise_rel_[c] * np.abs(mean)
+            out[name] = (clip_costs(mean, f"latency model {name}"), std)
         return out
 
     def _additive(self, ids: np.ndarray) -> np.ndarray:

@@ -115,3 +115,22 @@ def clip(values: np.ndarray, bounds: Range) -> np.ndarray:
     if math.isinf(lo) and math.isinf(hi):
         return values
     return np.clip(values, lo, hi)
+
+
+def clip_costs(values: np.ndarray, what: str) -> np.ndarray:
+    """Costs cannot be negative: a linear model fitted on few noisy timings can extrapolate below 0.
+
+    Clips the mean at 0 (NaN, "cannot run", stays NaN; the spread is left as the model's) and says
+    in one log line how many predictions it clipped, so a poor fit is visible rather than silent.
+    """
+    low = values < 0
+    n = int(np.count_nonzero(low))
+    if n:
+        import logging
+
+        logging.getLogger(__name__).info(
+            f"{what}: {n:,} of {values.size:,} predicted costs were below 0 and are clipped to 0 "
+            "(a fit on few or noisy measurements; measure more architectures to fix)"
+        )
+        values = np.where(low, 0.0, values)
+    return values

@@ -14,6 +14,7 @@ from predictor.costs import MacroConfig, nb201_costs
 from predictor.errors import NasgcnError
 from predictor.hardware import HardwareTable
 from predictor.spaces import get_space
+from predictor.targets import clip_costs
 from supernet.latency import MeasureConfig, measure_space, plan_classes, time_model
 
 SPACE = get_space("nb201")
@@ -367,3 +368,24 @@ def test_cost_model_reads_the_space():
     model = CostModel(ensemble=2, space="nbmacro").fit(ids[idx], y[idx] * rng.normal(1, 0.01, 400))
     pred = model.predict(ids)
     assert np.mean(np.abs(pred - y) <= 0.05 * y) > 0.95
+
+
+def test_cost_predictions_are_never_negative(caplog):
+    """A linear fit on a few cells extrapolates: cells with many skips would be predicted below 0 ms.
+
+    The README's own tour hit this (30 noisy timings, ``latency predict`` then refused to write the
+    file). Costs are clipped at 0, with one log line; NaN ("cannot run") stays NaN.
+    """
+    import logging
+
+    all_ids = SPACE.all_ids()
+    n_skip = (all_ids == 1).sum(1)
+    few = np.flatnonzero((n_skip <= 2) & ~SPACE.is_dead(all_ids))[:200]
+    y = 6.0 - 2.0 * n_skip[few] + np.random.default_rng(0).normal(0, 0.05, few.size)  # 2-6 ms
+    model = CostModel(pairwise=False, ensemble=2, boost=False, random_state=0).fit(all_ids[few], y)
+    with caplog.at_level(logging.INFO, logger="predictor.targets"):
+        pred, std = model.predict(all_ids, return_std=True)
+    assert (pred >= 0).all() and (pred[n_skip == 6] == 0).all() and np.isfinite(std).all()
+    assert "predicted costs were below 0 and are clipped to 0" in caplog.text
+    assert np.isnan(clip_costs(np.array([np.nan, -1.0, 2.0]), "x")).tolist() == [True, False, False]
+    np.testing.assert_array_equal(clip_costs(np.array([-1.0, 2.0]), "x"), [0.0, 2.0])
