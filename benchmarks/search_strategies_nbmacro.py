@@ -280,12 +280,9 @@ def costs(sp, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return c["flops_m"], c["params_m"]
 
 
-#: measured latency (ms) in space order, from ``--latency`` (NaN where not measured)
-LATENCY: dict[str, np.ndarray] = {}
-
-
-def read_latency(path: Path, sp) -> np.ndarray:
-    """``<name>_latency`` of a ``nasgcn latency measure`` CSV in space order (NaN where missing)."""
+def read_latency(path: Path, sp) -> tuple[str, np.ndarray]:
+    """``(column, values)``: ``<name>_latency`` of a ``nasgcn latency measure`` / ``latency predict`` CSV
+    in space order (NaN where missing)."""
     import pandas as pd
 
     df = pd.read_csv(path, dtype={"arch_str": str})
@@ -294,13 +291,14 @@ def read_latency(path: Path, sp) -> np.ndarray:
         raise SystemExit(f"{path}: no <name>_latency column (write it with 'nasgcn latency measure')")
     lat = np.full(sp.size, np.nan)
     lat[sp.index_of(sp.encode(df["arch_str"].tolist()))] = df[col].to_numpy(dtype=np.float64)
-    LATENCY["name"] = col
-    return lat
+    return col, lat
 
 
-def latency(idx) -> np.ndarray:
-    lat = LATENCY.get("ms")
-    return np.full(np.size(idx), np.nan) if lat is None else lat[np.asarray(idx, dtype=np.int64)]
+def latency(args, idx) -> np.ndarray:
+    """Latency (ms) of space indices ``idx`` from ``--latency``; NaN without it."""
+    if args._latency is None:
+        return np.full(np.size(idx), np.nan)
+    return args._latency[1][np.asarray(idx, dtype=np.int64)]
 
 
 def ms(v) -> str:
@@ -379,29 +377,28 @@ def section_searches(args, sp, y, ev_idx, label, clusters, prior_r, weights) -> 
         head += f" {'W=' + str(w):>8} {'MFLOPs':>7} {'Mpar':>5}"
     print(head + f" {'s':>5}")
     out = []
-    tables = {}
     for seed in args.seeds:
         t0 = time.perf_counter()
         sub = np.random.default_rng(seed).choice(ev_idx.size, min(args.noisy_n, ev_idx.size), replace=False)
         n_idx, n_y = ev_idx[sub], label[sub]
         start = fit_noisy_accurate(sp.all_ids()[n_idx], n_y, random_state=seed, **GCN)
-        tables[seed] = start.predict_space()
+        args._tables[seed] = start.predict_space()  # the model noisy_table(args, sp, seed) would fit
         rec = {"seed": seed}
         a = search(sp, y, n_idx, n_y, seed, start)
         f, p = costs(sp, [a.best])
         rec.update(default=y[a.best], default_best=np.nanmax(a.measured_y), default_flops=f[0], default_params=p[0])
-        rec.update(default_ms=latency([a.best])[0])
+        rec.update(default_ms=latency(args, [a.best])[0])
         line = f"   {seed:>4} {y[a.best]:>8.3f} {np.nanmax(a.measured_y):>7.3f} {f[0]:>7.1f} {p[0]:>5.2f}"
         if do_alloc:
             b = search(sp, y, n_idx, n_y, seed, start, clusters=clusters, cluster_share=args.cluster_share)
             rec.update(clusters=y[b.best], clusters_best=np.nanmax(b.measured_y))
             line += f" {y[b.best]:>9.3f} {np.nanmax(b.measured_y):>7.3f}"
         for w in sw if do_prior else []:
-            sd = float(np.nanstd(tables[seed]))
+            sd = float(np.nanstd(args._tables[seed]))
             c = search(sp, y, n_idx, n_y, seed, start, prior_bonus=w * sd * prior_r)
             f, p = costs(sp, [c.best])
             rec.update({f"prior{w}": y[c.best], f"prior{w}_flops": f[0], f"prior{w}_params": p[0]})
-            rec[f"prior{w}_ms"] = latency([c.best])[0]
+            rec[f"prior{w}_ms"] = latency(args, [c.best])[0]
             line += f" {y[c.best]:>8.3f} {f[0]:>7.1f} {p[0]:>5.2f}"
         out.append(rec)
         print(line + f" {time.perf_counter() - t0:>5.0f}", flush=True)
@@ -409,7 +406,6 @@ def section_searches(args, sp, y, ev_idx, label, clusters, prior_r, weights) -> 
     print("   mean ± sd over seeds:")
     for k in keys:
         print(f"   {k:<18} {ms([r[k] for r in out])}")
-    args._tables = tables
 
 
 # --------------------------------------------------------------------------------------------- (c1)
@@ -433,9 +429,7 @@ def section_prior_table(args, sp, y, prior, prior_r, weights) -> None:
     )
     res: dict[str, list[tuple[float, ...]]] = {}
     for seed in args.seeds:
-        pred = args._tables[seed] if seed in getattr(args, "_tables", {}) else None
-        if pred is None:
-            pred = noisy_table(args, sp, seed)
+        pred = noisy_table(args, sp, seed)
         sd = float(np.std(pred[reps]))
         for w in weights:
             score = pred + w * sd * prior_r
@@ -448,7 +442,7 @@ def section_prior_table(args, sp, y, prior, prior_r, weights) -> None:
                     flops[top].mean(),
                     params[top].mean(),
                     prior_r[top].mean(),
-                    latency(top).mean(),
+                    latency(args, top).mean(),
                 )
             )
             if w > 0:  # prior-blind choices at the same predicted level
@@ -466,7 +460,7 @@ def section_prior_table(args, sp, y, prior, prior_r, weights) -> None:
                         flops[near].mean(),
                         params[near].mean(),
                         prior_r[near].mean(),
-                        latency(near).mean(),
+                        latency(args, near).mean(),
                     )
                 )
     for name, vals in res.items():
@@ -482,18 +476,17 @@ def section_prior_table(args, sp, y, prior, prior_r, weights) -> None:
 # --------------------------------------------------------------------------------------------- (c3)
 def section_prior_budgets(args, sp, y, prior_r, weights) -> None:
     """Top 5 under latency budgets with the prior on and off: the "best under X ms" a user asks."""
-    lat = LATENCY["ms"]
+    name, lat = args._latency
     ids = sp.all_ids()
     reps = one_per_class(sp, np.flatnonzero(~sp.is_dead(ids) & np.isfinite(lat)))
     budgets = np.quantile(lat[reps], [0.2, 0.35, 0.5, 0.65, 0.8, 1.0])
     print(
-        f"\n## (c3) IRLAS prior under latency budgets ({LATENCY['name']}, ms; budgets = 20/35/50/65/80/100 % "
+        f"\n## (c3) IRLAS prior under latency budgets ({name}, ms; budgets = 20/35/50/65/80/100 % "
         "quantiles of the classes' latency): top 5 by pred + W * sd(pred) * reward among those within budget"
     )
     res: dict[tuple[float, float], list[tuple[float, float, float, float]]] = {}
     for seed in args.seeds:
-        pred = args._tables[seed] if seed in getattr(args, "_tables", {}) else noisy_table(args, sp, seed)
-        args.__dict__.setdefault("_tables", {})[seed] = pred
+        pred = noisy_table(args, sp, seed)
         sd = float(np.std(pred[reps]))
         for b in budgets:
             ok = reps[lat[reps] <= b]
@@ -545,11 +538,15 @@ def section_prior_budgets(args, sp, y, prior_r, weights) -> None:
 
 
 def noisy_table(args, sp, seed):
+    """The noisy-only GCN's predictions over the space for ``seed``, fitted once: (b), (c1), (c3) share it."""
     from predictor.noisy import fit_noisy_accurate
 
-    sub = np.random.default_rng(seed).choice(args._ev_idx.size, min(args.noisy_n, args._ev_idx.size), replace=False)
-    m = fit_noisy_accurate(sp.all_ids()[args._ev_idx[sub]], args._label[sub], random_state=seed, **GCN)
-    return m.predict_space()
+    if seed not in args._tables:
+        n = min(args.noisy_n, args._ev_idx.size)
+        sub = np.random.default_rng(seed).choice(args._ev_idx.size, n, replace=False)
+        m = fit_noisy_accurate(sp.all_ids()[args._ev_idx[sub]], args._label[sub], random_state=seed, **GCN)
+        args._tables[seed] = m.predict_space()
+    return args._tables[seed]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -594,11 +591,11 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     sp, ids, y = load_truth(args.data)
-    if args.latency is not None:
-        LATENCY["ms"] = read_latency(args.latency, sp)
-        print(
-            f"   latency: {LATENCY['name']} of {args.latency.name} ({np.isfinite(LATENCY['ms']).sum()} architectures)"
-        )
+    args._tables = {}
+    args._latency = read_latency(args.latency, sp) if args.latency is not None else None
+    if args._latency is not None:
+        name, lat = args._latency
+        print(f"   latency: {name} of {args.latency.name} ({np.isfinite(lat).sum()} architectures)")
     cols = ["supernet_acc", "supernet_loss"]
     ev_idx, ev = read_table(args.evals, cols)
     label = -ev["supernet_loss"].astype(float) if args.label == "neg_loss" else ev[args.label].astype(float)
@@ -641,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "prior" in args.sections:
         section_prior_table(args, sp, y, prior, prior_r, weights)
-        if "ms" in LATENCY:
+        if args._latency is not None:
             section_prior_budgets(args, sp, y, prior_r, weights)
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
     return 0

@@ -169,11 +169,12 @@ def topology_features(space: SearchSpace | str, ids: np.ndarray) -> np.ndarray:
     same_stage = stage[1:] == stage[:-1]
     op_kernel = np.zeros(n_ops)
     op_exp = np.zeros(n_ops)
+    op_param = np.zeros(n_ops, dtype=bool)
     names = [_op_name(o) for o in sp.ops]
     for o, name in enumerate(names):
-        is_param = name not in IDENTITY_NAMES and "pool" not in name and name not in ("none", "zero")
-        op_kernel[o] = _parse_int(name, _KERNEL) if is_param else 0
-        op_exp[o] = _parse_int(name, _EXPANSION) if is_param else 0
+        op_param[o] = name not in IDENTITY_NAMES and "pool" not in name and name not in ("none", "zero")
+        op_kernel[o] = _parse_int(name, _KERNEL) if op_param[o] else 0
+        op_exp[o] = _parse_int(name, _EXPANSION) if op_param[o] else 0
     if same_stage.any():
         same_op = (ids[:, 1:] == ids[:, :-1])[:, same_stage].mean(axis=1)
         kk = op_kernel[ids]
@@ -192,8 +193,7 @@ def topology_features(space: SearchSpace | str, ids: np.ndarray) -> np.ndarray:
         # where a chain network spends its blocks: the stride-changing first layer of each stage
         # against the rest, and how deep each stage is (MobileNet-style macro topology)
         entry = np.r_[True, stages[1:] != stages[:-1]]
-        is_param = (op_kernel > 0) | (op_exp > 0)
-        kk, ee, pp = op_kernel[ids] / kmax, op_exp[ids] / emax, is_param[ids].astype(float)
+        kk, ee, pp = op_kernel[ids] / kmax, op_exp[ids] / emax, op_param[ids].astype(float)
         cols += [ee[:, entry].mean(1), ee[:, ~entry].mean(1), kk[:, entry].mean(1), kk[:, ~entry].mean(1)]
         cols += [pp[:, stages == s].mean(1) for s in np.unique(stages)]
     feats = np.column_stack(cols)
