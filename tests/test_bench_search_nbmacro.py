@@ -55,3 +55,22 @@ def test_quick_run_with_latency_budgets(bench, nbmacro_data, tmp_path, capsys):
     assert "(c1) IRLAS prior" in out and "(c3) IRLAS prior under latency budgets" in out
     assert "W = 0.50: at the latency of its picks" in out
     assert "latency: cpu_latency of lat.csv (6561 architectures)" in out
+    assert "prior faster on" in out and "corr(true, latency)" in out
+    assert bench.main([*args, "--quick", "--epochs", "3", "--weights", "0,0.5", "--label", "mean_acc"]) == 0
+    assert "(100 mean_acc labels)" in capsys.readouterr().out
+
+
+def test_equal_prediction_diagnostic_is_exact_on_a_constructed_table(bench):
+    """(c1)'s diagnostic partials the prediction out: a label that under-credits latency by exactly
+    the latency gives corr(true, latency) = 1, and a reward of minus latency -1 with both."""
+    import argparse
+
+    rng = np.random.default_rng(0)
+    n = bench.C1_POOL + 50
+    pred, lat = rng.normal(size=n), rng.normal(size=n) + 5
+    true = pred + 0.3 * lat
+    args = argparse.Namespace(_latency=("ms", lat))
+    t_l, r_t, r_l = bench._given_pred(args, pred, true, -lat, np.arange(n))
+    assert t_l == pytest.approx(1.0) and r_t == pytest.approx(-1.0) and r_l == pytest.approx(-1.0)
+    unrelated = bench._given_pred(args, pred, pred + rng.normal(size=n), rng.normal(size=n), np.arange(n))
+    assert abs(unrelated[0]) < 0.2

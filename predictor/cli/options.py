@@ -39,26 +39,25 @@ PLOT = (".png",)  # the plots are written as PNG
 _DEVICE = re.compile(r"(cpu|cuda(:\d+)?|mps)")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (a bad value fails at parse time, before any work)."""
+def _whole_number(text: str, minimum: int, note: str = "") -> int:
+    """``text`` as an integer >= ``minimum``, or the argparse error that says what was expected."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}{note}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a bad value fails at parse time, before any work)."""
+    return _whole_number(text, 1)
 
 
 def _count(text: str) -> int:
     """argparse type: an integer >= 0 (0 = no limit)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 (0 = all), got {value}")
-    return value
+    return _whole_number(text, 0, " (0 = all)")
 
 
 def device_type(text: str) -> str:
