@@ -533,13 +533,13 @@ def _given_pred(args, pred, y, prior_r, reps) -> tuple[float, float, float]:
     with each. A prior can lower latency at equal prediction with no loss only if it moves with
     true accuracy and against latency there."""
     top = reps[np.argsort(-pred[reps], kind="stable")[:C1_POOL]]
-    lat = latency(args, top) if args._latency is not None else None
+    lat = latency(args, top)  # NaN without --latency
 
     def resid(v):
         return v - np.polyval(np.polyfit(pred[top], v, 1), pred[top])
 
     t, r = resid(y[top]), resid(prior_r[top])
-    if lat is None or not np.isfinite(lat).all():
+    if not np.isfinite(lat).all():
         return (np.nan, float(np.corrcoef(r, t)[0, 1]), np.nan)
     la = resid(lat)
     return (float(np.corrcoef(t, la)[0, 1]), float(np.corrcoef(r, t)[0, 1]), float(np.corrcoef(r, la)[0, 1]))
